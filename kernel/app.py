@@ -1,0 +1,244 @@
+"""The ASGI adapter: turns an HTTP request into a Call, runs its pipeline, and sends the Reply back.
+
+Raw ASGI on purpose: starlette's BaseHTTPMiddleware breaks streaming and costs time, and routing a
+handful of fixed paths needs a dict, not a framework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import orjson
+
+from kernel import registry
+from kernel.call import Call, Reply
+from kernel.errors import GatewayError, NotFound, PayloadTooLarge
+from kernel.pipeline import PathRouter, Pipeline
+from kernel.state import Gateway
+
+log = logging.getLogger("relaykit")
+
+_JSON = b"application/json"
+
+
+def _error_body(err: GatewayError) -> bytes:
+    return orjson.dumps({"error": {"message": err.message, "type": err.type, "param": err.param, "code": err.code}})
+
+
+class App:
+    """An ASGI application serving the gateway's pipelines."""
+
+    def __init__(self, gateway: Gateway, pipelines: dict[str, Pipeline]) -> None:
+        self.gateway = gateway
+        gateway.pipelines = pipelines
+        self.router = PathRouter(pipelines)
+        self.max_body = int(gateway.settings.general.max_request_size_mb * 1024 * 1024)
+
+    async def __call__(self, scope, receive, send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    for fn in self.gateway.startup:
+                        await fn()
+                except Exception as exc:  # a failed startup must say why and stop the server
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for fn in self.gateway.shutdown:
+                    try:
+                        await fn()
+                    except Exception:
+                        log.exception("shutdown hook failed")
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def http(self, scope, receive, send) -> None:
+        started = time.perf_counter()
+        path = scope["path"]
+        methods, params = self.router.match(path)
+        if methods is None:
+            err = NotFound(f"no route for {path}; see /v1/models for the models this gateway serves")
+            return await self.send_error(send, err, started)
+        pipeline = methods.get(scope["method"])
+        if pipeline is None:
+            err = GatewayError(f"method {scope['method']} is not allowed on {path}", status=405,
+                               type="invalid_request_error", code="method_not_allowed")
+            return await self.send_error(send, err, started)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        call = Call(
+            id=headers.get("x-request-id") or uuid.uuid4().hex,
+            route=pipeline.name,
+            endpoint=pipeline.endpoint,
+            dialect=pipeline.dialect,
+            gateway=self.gateway,
+            method=scope["method"],
+            path=path,
+            headers=headers,
+            path_params=params,
+            started=started,
+        )
+        qs = scope.get("query_string")
+        if qs:
+            from urllib.parse import parse_qsl
+
+            call.query = dict(parse_qsl(qs.decode("latin-1")))
+        try:
+            if headers.get("content-type", "").startswith("multipart/form-data"):
+                call.form = Upload(scope, receive, self.max_body)
+            else:
+                call.raw = await self.read_body(receive, headers)
+            reply = await pipeline.handler(call)
+        except GatewayError as err:
+            return await self.send_error(send, err, started, call, pipeline)
+        except Exception:
+            log.exception("unhandled error in pipeline %s (call %s)", pipeline.name, call.id)
+            err = GatewayError("internal error in relaykit; see the server log for call " + call.id, status=500)
+            return await self.send_error(send, err, started, call, pipeline)
+        await self.send_reply(send, receive, reply, call)
+
+    async def read_body(self, receive, headers: dict[str, str]) -> bytes:
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            raise PayloadTooLarge(f"request body of {declared} bytes is over the {self.max_body}-byte limit")
+        message = await receive()
+        body = message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+        parts = [body]
+        size = len(body)
+        while message.get("more_body"):
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise PayloadTooLarge(f"request body is over the {self.max_body}-byte limit")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def timing_headers(self, call: Call | None, started: float) -> list[tuple[bytes, bytes]]:
+        total_ms = (time.perf_counter() - started) * 1000
+        out = [(b"x-relaykit-response-ms", b"%.3f" % total_ms)]
+        if call is not None:
+            out.append((b"x-relaykit-call-id", call.id.encode("latin-1")))
+            out.append((b"x-relaykit-overhead-ms", b"%.3f" % (total_ms - call.upstream_s * 1000)))
+            if call.deployment is not None:
+                out.append((b"x-relaykit-model-id", call.deployment.id.encode("latin-1")))
+            for k, v in call.reply_headers.items():
+                out.append((k.encode("latin-1"), str(v).encode("latin-1")))
+        return out
+
+    async def send_error(self, send, err: GatewayError, started: float, call: Call | None = None,
+                         pipeline: Pipeline | None = None) -> None:
+        dialect = registry.DIALECTS.get(pipeline.dialect) if pipeline else None
+        body = dialect.encode_error(err) if dialect is not None else _error_body(err)
+        headers = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
+        headers += [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in err.headers.items()]
+        headers += self.timing_headers(call, started)
+        await send({"type": "http.response.start", "status": err.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def send_reply(self, send, receive, reply: Reply, call: Call) -> None:
+        headers = [(b"content-type", reply.media_type.encode("latin-1"))]
+        headers += [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in reply.headers.items()]
+        if reply.stream is None:
+            body = reply.raw if reply.raw is not None else orjson.dumps(reply.body)
+            headers.append((b"content-length", str(len(body)).encode()))
+            headers += self.timing_headers(call, call.started)
+            await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        headers += self.timing_headers(call, call.started)
+        await self.send_stream(send, receive, reply.status, headers, reply.stream, call)
+
+    async def send_stream(self, send, receive, status: int, headers, stream: AsyncIterator[bytes], call: Call) -> None:
+        # Watch for the client going away so a dropped stream stops pulling from the upstream.
+        gone = asyncio.get_running_loop().create_future()
+        watcher = asyncio.create_task(_watch_disconnect(receive, gone))
+        started = False
+        try:
+            async for chunk in stream:
+                if not started:
+                    await send({"type": "http.response.start", "status": status, "headers": headers})
+                    started = True
+                if gone.done():
+                    break
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not started:
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+        except GatewayError as err:  # failed before the first byte: an ordinary error response
+            if not started:
+                return await self.send_error(send, err, call.started, call, self.gateway.pipelines.get(call.route))
+            log.warning("stream of call %s ended with %s", call.id, err.message)
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            watcher.cancel()
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:
+                    log.debug("closing stream of call %s failed", call.id, exc_info=True)
+
+
+async def _watch_disconnect(receive, gone: asyncio.Future) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if not gone.done():
+                gone.set_result(True)
+            return
+
+
+class Upload:
+    """A multipart body left unread until asked for: parsed by starlette (which spools large files to disk)
+    for the fields, or streamed through untouched."""
+
+    __slots__ = ("_form", "limit", "receive", "scope")
+
+    def __init__(self, scope, receive, limit: int) -> None:
+        self.scope, self.receive, self.limit, self._form = scope, _limited(receive, limit), limit, None
+
+    async def get(self):
+        if self._form is None:
+            from starlette.requests import Request
+
+            self._form = await Request(self.scope, self.receive).form(max_part_size=self.limit)
+        return self._form
+
+    async def chunks(self):
+        while True:
+            message = await self.receive()
+            body = message.get("body", b"")
+            if body:
+                yield body
+            if not message.get("more_body"):
+                return
+
+
+def _limited(receive, limit: int):
+    seen = 0
+
+    async def wrapped():
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise PayloadTooLarge(f"upload is over the {limit}-byte limit")
+        return message
+
+    return wrapped

@@ -1,0 +1,112 @@
+"""The Call that travels through a chain, the Reply that comes back, and the middleware protocol."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from attrs import Factory, define
+
+if TYPE_CHECKING:
+    from kernel.models import Deployment
+    from kernel.state import Gateway
+
+
+@define(slots=True, eq=False)
+class Attempt:
+    """One upstream try: which deployment, how it ended, how long it took."""
+
+    deployment: str
+    error: str | None = None
+    ms: float = 0.0
+    kind: str = "primary"  # primary · retry · fallback
+
+
+@define(slots=True, eq=False)
+class Call:
+    """One client request on its way through the chain.
+
+    `body` holds the canonical form (OpenAI Chat Completions JSON) once the dialect has decoded it;
+    `raw` keeps the bytes as they arrived so a same-dialect pass-through never re-serialises.
+    """
+
+    id: str
+    route: str  # pipeline name from pipelines.yaml, e.g. "chat"
+    endpoint: str  # canonical operation: chat, completions, embeddings, messages, ...
+    dialect: str  # what the client speaks: openai, anthropic, azure
+    gateway: Gateway | None = None
+    method: str = "POST"
+    path: str = "/"
+    headers: dict[str, str] = Factory(dict)  # lower-cased names
+    query: dict[str, str] = Factory(dict)
+    path_params: dict[str, str] = Factory(dict)
+    raw: bytes = b""
+    body: Any = None
+    raw_body: Any = None  # the dict parsed from `raw`; while `body is raw_body`, `raw` may be forwarded as is
+    model: str | None = None  # the model name the client asked for
+    stream: bool = False
+    identity: str | None = None  # who the caller is, once auth has run
+    deployment: Deployment | None = None  # the route decision
+    candidates: list[Deployment] = Factory(list)  # further deployments the fallback may try
+    attempts: list[Attempt] = Factory(list)
+    metadata: dict[str, Any] = Factory(dict)  # the client's `metadata`, for logs only
+    options: dict[str, Any] = Factory(dict)  # gateway-only request fields (fallbacks, drop_params, ...)
+    form: Any = None  # parsed multipart form, for uploads
+    started: float = 0.0  # perf_counter at arrival
+    upstream_s: float = 0.0  # seconds spent waiting on upstreams
+    reply_headers: dict[str, str] = Factory(dict)
+
+
+@define(slots=True, eq=False)
+class Reply:
+    """What a chain answers.
+
+    Exactly one of these describes the payload:
+    - `body`: a canonical JSON value (OpenAI shape) ready to encode;
+    - `raw` + `wire`: upstream bytes still in the `wire` format (a dialect name), for the fast path;
+      `decode` turns them into the canonical body when the client speaks another dialect;
+    - `stream` + `wire`: with `wire` set, raw byte frames in that format; with `wire` None, canonical chunk dicts.
+    `wire == "binary"` means opaque bytes (audio, files) that are passed through untouched.
+    """
+
+    status: int = 200
+    body: Any = None
+    raw: bytes | None = None
+    stream: AsyncIterator[Any] | None = None
+    wire: str | None = None
+    decode: Callable[[bytes], Any] | None = None
+    decode_stream: Callable[[AsyncIterator[bytes]], AsyncIterator[dict]] | None = None
+    media_type: str = "application/json"
+    headers: dict[str, str] = Factory(dict)
+
+    def canonical(self) -> Any:
+        """The canonical body, decoding upstream bytes on first use."""
+        if self.raw is not None and self.body is None:
+            self.body = self.decode(self.raw) if self.decode else _loads(self.raw)
+            self.raw = None
+            self.wire = None
+        return self.body
+
+    def canonical_stream(self) -> AsyncIterator[dict]:
+        """The stream as canonical chunk dicts, decoding upstream frames as they arrive."""
+        if self.wire is not None and self.stream is not None:
+            if self.decode_stream is None:
+                raise TypeError(f"no decoder for a {self.wire} stream")
+            self.stream = self.decode_stream(self.stream)
+            self.wire = None
+        return self.stream
+
+
+def _loads(data: bytes) -> Any:
+    import orjson
+
+    return orjson.loads(data)
+
+
+Next = Callable[[Call], Awaitable[Reply]]
+
+
+class Middleware(Protocol):
+    """One link of a chain: act before `next`, after it, both, or answer without calling it."""
+
+    async def __call__(self, call: Call, next: Next) -> Reply: ...

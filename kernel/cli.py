@@ -1,0 +1,136 @@
+"""The `relaykit` command: validate config and pipelines, then serve them with uvicorn (uvloop, httptools)."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import sys
+
+from kernel import registry
+from kernel.app import App
+from kernel.config import Settings, load_config
+from kernel.errors import ConfigError
+from kernel.pipeline import load_pipelines
+from kernel.state import Gateway
+
+log = logging.getLogger("relaykit")
+_ARGS_ENV = "RELAYKIT_CLI_ARGS"  # how --num_workers hands the parsed arguments to each worker process
+
+
+def embedded_config() -> dict:
+    """What plain `relaykit` serves: the offline `echo/*` models, plus `openai/*` when OPENAI_API_KEY is set."""
+    models = [{"model_name": "echo/*", "litellm_params": {"model": "echo/*"}}]
+    if os.environ.get("OPENAI_API_KEY"):
+        models.append({"model_name": "openai/*", "litellm_params": {"model": "openai/*"}})
+    return {"model_list": models}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="relaykit", description="An OpenAI-compatible LLM gateway.")
+    p.add_argument("--config", "-c", help="a LiteLLM-style config.yaml (default: the embedded echo config)")
+    p.add_argument("--pipelines", help="a pipelines file replacing the built-in pipelines.yaml")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=4000)
+    p.add_argument("--num_workers", "--num-workers", type=int, default=1)
+    p.add_argument("--model", help="serve one model for every request, e.g. openai/gpt-4o (like `litellm --model`)")
+    p.add_argument("--drop_params", "--drop-params", action="store_true", help="drop parameters a provider does not support")
+    p.add_argument("--detailed_debug", "--detailed-debug", action="store_true", help="debug logs and access logs")
+    return p
+
+
+def quick_start_models(model: str) -> list[dict]:
+    # `litellm --model X` answers every model name with X; the exact name is listed first so /v1/models shows it.
+    return [{"model_name": model, "litellm_params": {"model": model}},
+            {"model_name": "*", "litellm_params": {"model": model}}]
+
+
+def build(args: argparse.Namespace) -> tuple[Settings, App]:
+    """Everything a process serves, validated; raises ConfigError with every problem found."""
+    registry.load_plugins()
+    extra = quick_start_models(args.model) if args.model else None
+    embedded = (lambda: {"model_list": []}) if args.model else embedded_config
+    settings = load_config(args.config, embedded=embedded, drop_params=args.drop_params,
+                           debug=args.detailed_debug, extra_deployments=extra)
+    gateway = Gateway(settings)
+    pipelines = load_pipelines(args.pipelines, gateway)
+    return settings, App(gateway, pipelines)
+
+
+def worker_app() -> App:
+    """Factory uvicorn calls in each worker process of `--num_workers N`."""
+    args = argparse.Namespace(**json.loads(os.environ[_ARGS_ENV]))
+    _, app = build(args)
+    gc.freeze()
+    return app
+
+
+def report(settings: Settings, args: argparse.Namespace) -> None:
+    for line in settings.warnings:
+        print(f"relaykit: warning: {line}", file=sys.stderr)
+    if not settings.general.master_key:
+        print("relaykit: warning: no master_key is set: anyone who can reach this port can use it "
+              "(set general_settings.master_key or RELAYKIT_MASTER_KEY)", file=sys.stderr)
+    names = sorted({d.model_name for d in settings.deployments})
+    print(f"relaykit: serving {len(names)} model name(s) from {settings.source}: {', '.join(names) or '(none)'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.detailed_debug else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings, app = build(args)
+    except ConfigError as err:
+        print("relaykit: the configuration has errors:", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    if settings.debug:
+        logging.getLogger().setLevel(logging.DEBUG)
+    report(settings, args)
+    return serve(app, args)
+
+
+def serve(app: App, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    options = dict(host=args.host, port=args.port, loop="uvloop", http="httptools", lifespan="on",
+                   access_log=args.detailed_debug, log_level="debug" if args.detailed_debug else "warning",
+                   timeout_graceful_shutdown=30, server_header=False, date_header=False)
+    if args.num_workers > 1:
+        os.environ[_ARGS_ENV] = json.dumps(vars(args))
+        print(f"relaykit: listening on http://{args.host}:{args.port} with {args.num_workers} workers", flush=True)
+        uvicorn.run("kernel.cli:worker_app", factory=True, workers=args.num_workers, **options)
+        return 0
+    server = _AnnouncingServer(uvicorn.Config(app, **options))
+    gc.freeze()  # everything built so far lives for the process: keep it out of the collector's scans
+    server.run()
+    return 0 if server.started else 1
+
+
+def _announcing_server_class():
+    import uvicorn
+
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                host, port = self.config.host, self.config.port
+                for server in getattr(self, "servers", []):
+                    for sock in server.sockets:
+                        host, port = sock.getsockname()[:2]
+                        break
+                print(f"relaykit: listening on http://{host}:{port}", flush=True)
+
+    return AnnouncingServer
+
+
+def _AnnouncingServer(config):
+    return _announcing_server_class()(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

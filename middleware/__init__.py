@@ -1,0 +1,15 @@
+"""Built-in middlewares; importing this package registers each under its pipelines.yaml name."""
+
+from middleware import (  # noqa: F401  (imported for registration)
+    auth,
+    client_credentials,
+    decode,
+    encode,
+    fallback,
+    forward,
+    info,
+    normalize,
+    param_drop,
+    provider_call,
+    router,
+)

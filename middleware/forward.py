@@ -1,0 +1,73 @@
+"""Forward: send an OpenAI API call (files, batches, fine-tuning, assistants, threads, responses) as it is
+to the model's OpenAI deployment, swapping the gateway key for the upstream key."""
+
+from __future__ import annotations
+
+import orjson
+
+from kernel.call import Call, Next, Reply
+from kernel.errors import UnknownModel
+from kernel.registry import PROVIDERS, middleware
+from kernel.upstream import UpstreamRequest
+from middleware.provider_call import upstream_of
+
+# Client headers worth passing on; auth and hop-by-hop headers are never forwarded.
+_PASS_HEADERS = ("content-type", "accept", "openai-beta", "idempotency-key")
+
+
+@middleware("forward")
+class Forward:
+    def __init__(self, options, gateway) -> None:
+        self.upstream = upstream_of(gateway)
+        self.models = gateway.models
+
+    def deployment_for(self, call: Call):
+        model = None
+        if call.raw[:1] == b"{":
+            try:
+                body = orjson.loads(call.raw)
+                model = body.get("model") if isinstance(body, dict) else None
+            except orjson.JSONDecodeError:
+                model = None
+        candidates = self.models.lookup(model) if isinstance(model, str) else []
+        forwardable = [d for d in candidates if getattr(PROVIDERS.get(d.provider), "forwards", False)]
+        if forwardable:
+            return forwardable[0]
+        for group in self.models.exact.values():
+            for d in group:
+                if getattr(PROVIDERS.get(d.provider), "forwards", False):
+                    return d
+        for _, group in self.models.wildcards:
+            for d in group:
+                if getattr(PROVIDERS.get(d.provider), "forwards", False):
+                    return d
+        raise UnknownModel(f"no OpenAI deployment is configured to serve {call.path}", param="model")
+
+    async def __call__(self, call: Call, next: Next) -> Reply:
+        d = self.deployment_for(call)
+        call.deployment = d
+        provider = PROVIDERS[d.provider]
+        rest = call.path[3:] if call.path.startswith("/v1/") else call.path
+        url = provider.forward_url(d, rest)
+        if call.query:
+            from urllib.parse import urlencode
+
+            url += "?" + urlencode(call.query)
+        headers = {k: call.headers[k] for k in _PASS_HEADERS if k in call.headers}
+        headers.update(provider.auth_headers(d))
+        content = call.raw
+        if call.form is not None:  # a multipart upload: stream it through untouched
+            content = call.form.chunks()
+        req = UpstreamRequest(call.method, url, headers, content=content or None, stream=True)
+        total, _ = self.upstream.timeouts(d, call)
+        response = await self.upstream.open(req, d, total)
+        return Reply(status=response.status_code, stream=_chunks(response), wire="binary",
+                     media_type=response.headers.get("content-type", "application/json"))
+
+
+async def _chunks(response):
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    finally:
+        await response.aclose()

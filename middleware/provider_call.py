@@ -1,0 +1,147 @@
+"""Provider call: the one place that does upstream I/O, over one pooled keep-alive client per process."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+
+from kernel.call import Call, Next, Reply
+from kernel.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
+from kernel.models import Deployment
+from kernel.registry import PROVIDERS, middleware
+from kernel.upstream import UpstreamRequest
+from middleware.client_credentials import apply_credentials
+
+DEFAULT_TIMEOUT = 600.0  # seconds, LiteLLM's default for a whole call
+
+
+def make_client() -> httpx.AsyncClient:
+    """httpx API over aiohttp's connection pool: httpx's own pool collapses under concurrency (see DESIGN.md)."""
+    from httpx_aiohttp import AiohttpTransport
+
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=60)
+    transport = AiohttpTransport(limits=limits, trust_env=False)
+    return httpx.AsyncClient(transport=transport, timeout=None, follow_redirects=False)
+
+
+class Upstream:
+    """Owns the pooled client and sends UpstreamRequests; shared by every pipeline of a process."""
+
+    def __init__(self, gateway) -> None:
+        self.client: httpx.AsyncClient | None = None
+        self.router = gateway.settings.router
+        gateway.on_startup(self.start)
+        gateway.on_shutdown(self.stop)
+
+    async def start(self) -> None:
+        if self.client is None:
+            self.client = make_client()
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+
+    def timeouts(self, d: Deployment, call: Call) -> tuple[float, float]:
+        total = call.options.get("request_timeout") or d.timeout or self.router.timeout or DEFAULT_TIMEOUT
+        first = d.stream_timeout or self.router.stream_timeout or total
+        return float(total), float(first)
+
+    async def open(self, req: UpstreamRequest, d: Deployment, timeout: float) -> httpx.Response:
+        """Send a request and return once the response head is in (the body is left to the caller)."""
+        if self.client is None:
+            await self.start()
+        request = self.client.build_request(req.method, req.url, headers=req.headers, content=req.content,
+                                            data=req.data, files=req.files)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.client.send(request, stream=True)
+        except TimeoutError:
+            raise UpstreamTimeout(f"deployment {d.label} did not answer within {timeout:g}s", deployment=d.id) from None
+        except httpx.TimeoutException:
+            raise UpstreamTimeout(f"deployment {d.label} timed out", deployment=d.id) from None
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailable(f"could not reach deployment {d.label}: {type(exc).__name__}",
+                                      deployment=d.id) from None
+
+    async def send(self, call: Call, d: Deployment) -> Reply:
+        provider = PROVIDERS[d.provider]
+        if call.options.get("apply_credentials"):
+            d = apply_credentials(d, call.options.get("credentials") or {})
+        if getattr(provider, "local", False):
+            return provider.answer(call, d)
+        req = provider.build_request(call, d)
+        total, first = self.timeouts(d, call)
+        t0 = time.perf_counter()
+        response = await self.open(req, d, first if req.stream else total)
+        if response.status_code >= 400:
+            try:
+                async with asyncio.timeout(total):
+                    data = await response.aread()
+            except (TimeoutError, httpx.HTTPError):
+                data = b""
+            finally:
+                await response.aclose()
+            call.upstream_s += time.perf_counter() - t0
+            raise provider.parse_error(response.status_code, response.headers, data, d)
+        if req.stream:
+            call.upstream_s += time.perf_counter() - t0
+            return Reply(
+                status=response.status_code,
+                stream=_body_chunks(response, d),
+                wire=req.wire or getattr(provider, "wire", "openai"),
+                decode_stream=functools.partial(provider.parse_stream, call),
+                media_type=response.headers.get("content-type", "text/event-stream"),
+            )
+        try:
+            async with asyncio.timeout(total - (time.perf_counter() - t0)):
+                data = await response.aread()
+        except TimeoutError:
+            raise UpstreamTimeout(f"deployment {d.label} did not finish within {total:g}s", deployment=d.id) from None
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"deployment {d.label} broke off its answer: {type(exc).__name__}",
+                                      deployment=d.id) from None
+        finally:
+            await response.aclose()
+        call.upstream_s += time.perf_counter() - t0
+        return Reply(
+            status=response.status_code,
+            raw=data,
+            wire=req.wire or getattr(provider, "wire", "openai"),
+            decode=functools.partial(provider.parse_response, call),
+            media_type=response.headers.get("content-type", "application/json"),
+        )
+
+
+async def _body_chunks(response: httpx.Response, d: Deployment) -> AsyncIterator[bytes]:
+    """The upstream body as it arrives; a broken connection mid-stream becomes a typed error."""
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    except httpx.HTTPError as exc:
+        raise UpstreamUnavailable(f"deployment {d.label} broke off its stream: {type(exc).__name__}",
+                                  deployment=d.id) from None
+    finally:
+        await response.aclose()
+
+
+def upstream_of(gateway) -> Upstream:
+    up = gateway.shared.get("upstream")
+    if up is None:
+        up = gateway.shared["upstream"] = Upstream(gateway)
+    return up
+
+
+@middleware("provider_call")
+class ProviderCall:
+    def __init__(self, options, gateway) -> None:
+        self.upstream = upstream_of(gateway)
+
+    async def __call__(self, call: Call, next: Next) -> Reply:
+        if call.deployment is None:
+            raise GatewayError("provider_call needs a router before it in the chain", status=500)
+        return await self.upstream.send(call, call.deployment)
