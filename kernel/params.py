@@ -9,7 +9,8 @@ OPENAI_PARAMS = frozenset({
     "logprobs", "top_logprobs", "user", "response_format", "seed", "tools", "tool_choice",
     "parallel_tool_calls", "functions", "function_call", "reasoning_effort", "modalities", "audio",
     "prediction", "service_tier", "store", "web_search_options", "verbosity", "echo", "best_of",
-    "suffix", "dimensions", "encoding_format", "size", "quality", "style", "voice", "speed", "language", "timestamp_granularities", "thinking", "extra_headers",
+    "suffix", "dimensions", "encoding_format", "size", "quality", "style", "voice", "speed", "language",
+    "timestamp_granularities", "thinking",
 })
 
 # Fields clients may send that are for the gateway itself: read into Call.options, never forwarded.
