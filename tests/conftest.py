@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from syrupy.extensions.amber import AmberSnapshotExtension
+from syrupy.extensions.json import JSONSnapshotExtension
 
 from kernel import registry
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -38,3 +42,28 @@ def start_gateway(tmp_path):
     yield start
     for server in started:
         server.__exit__(None, None, None)
+
+
+class _SnapshotsDir(AmberSnapshotExtension):
+    """Keep every snapshot under tests/snapshots/, where reviewers look for wire formats."""
+
+    snapshot_dirname = "snapshots"
+
+
+@pytest.fixture
+def snapshot(snapshot):
+    return snapshot.use_extension(_SnapshotsDir)
+
+
+class _JSONSnapshotsDir(JSONSnapshotExtension):
+    """One JSON file per snapshot under tests/snapshots/<test module>/: wire formats read as JSON, and
+    providers recorded in parallel never rewrite each other's files."""
+
+    @classmethod
+    def dirname(cls, *, test_location) -> str:
+        return str(Path(test_location.filepath).parent / "snapshots" / test_location.basename)
+
+
+@pytest.fixture
+def json_snapshot(snapshot):
+    return snapshot.use_extension(_JSONSnapshotsDir)
