@@ -43,6 +43,7 @@ class Call:
     raw: bytes = b""
     body: Any = None
     raw_body: Any = None  # the dict parsed from `raw`; while `body is raw_body`, `raw` may be forwarded as is
+    native: Any = None  # the client's body in its own dialect, for a provider that speaks that dialect natively
     model: str | None = None  # the model name the client asked for
     stream: bool = False
     identity: str | None = None  # who the caller is, once auth has run
