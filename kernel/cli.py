@@ -7,6 +7,7 @@ import gc
 import json
 import logging
 import os
+import signal
 import sys
 
 from kernel import registry
@@ -106,9 +107,17 @@ def serve(app: App, args: argparse.Namespace) -> int:
         uvicorn.run("kernel.cli:worker_app", factory=True, workers=args.num_workers, **options)
         return 0
     server = _AnnouncingServer(uvicorn.Config(app, **options))
+    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the handler that was
+    # in place before it; make that handler a clean exit so a graceful stop ends with status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     gc.freeze()  # everything built so far lives for the process: keep it out of the collector's scans
     server.run()
     return 0 if server.started else 1
+
+
+def _exit_cleanly(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def _announcing_server_class():

@@ -227,6 +227,11 @@ def build_deployment(entry: dict, index: int, problems: list[str], warnings: lis
         problems.append(f'{here}.litellm_params.model: unknown provider "{provider_name}" (known: {known})')
         return None
     config_keys = getattr(provider, "config_keys", frozenset())
+    # A provider may name env variables that fill litellm_params left unset (AZURE_API_VERSION → api_version);
+    # read here, at startup, because providers never read the environment themselves.
+    for key, var in (getattr(provider, "env_defaults", None) or {}).items():
+        if params.get(key) is None and os.environ.get(var):
+            params[key] = os.environ[var]
     extra, defaults = {}, {}
     for key in list(params):
         if key in _PARAM_KEYS:
@@ -327,10 +332,16 @@ def parse_config(data: Any, source: str, *, drop_params: bool = False, debug: bo
         if isinstance(value, (str, int, float, bool)):
             os.environ.setdefault(key, str(value))  # LiteLLM sets these before reading the rest
     data = resolve_env(data, [], problems, source)
-    problems += schema_problems(CONFIG_SCHEMA, data, source)
-    if problems:
+    shape = schema_problems(CONFIG_SCHEMA, data, source)
+    problems += shape
+    if shape and not isinstance(data.get("model_list", []), list):
         raise ConfigError(problems)
+    # Entries and sections with a shape problem are reported once and skipped, so the rest is still checked.
+    broken = {p.split(": ", 2)[1].split(".")[0] for p in shape}
     data = _unknown(data, _TOP_KEYS, "", warnings, source)
+    for section in ("router_settings", "general_settings", "litellm_settings"):
+        if section in broken:
+            data.pop(section, None)
     router_raw = _unknown(data.get("router_settings") or {}, _ROUTER_KEYS, "router_settings.", warnings, source)
     general_raw = _unknown(data.get("general_settings") or {}, _GENERAL_KEYS, "general_settings.", warnings, source)
     litellm_raw = _unknown(data.get("litellm_settings") or {}, _LITELLM_KEYS, "litellm_settings.", warnings, source)
@@ -344,6 +355,8 @@ def parse_config(data: Any, source: str, *, drop_params: bool = False, debug: bo
     deployments = []
     entries = list(data.get("model_list") or []) + list(extra_deployments or [])
     for i, entry in enumerate(entries):
+        if f"model_list[{i}]" in broken:
+            continue
         d = build_deployment(entry, i, problems, warnings, source)
         if d is not None:
             deployments.append(d)
