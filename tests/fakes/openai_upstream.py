@@ -8,6 +8,7 @@ Tests can also queue exact responses with `script`.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import orjson
@@ -47,6 +48,7 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.script: list[Response] = []
+        self.gate = threading.Event()  # model `gated` streams one chunk, then waits for the test to open this
         routes = [Route(p, self.handle, methods=["GET", "POST", "DELETE"]) for p in (
             "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/moderations",
             "/v1/images/generations", "/v1/audio/speech", "/v1/audio/transcriptions", "/v1/audio/translations",
@@ -58,6 +60,7 @@ class FakeOpenAI:
     def clear(self) -> None:
         self.requests.clear()
         self.script.clear()
+        self.gate.clear()
 
     async def handle(self, request: Request) -> Response:
         raw = await request.body()
@@ -154,6 +157,9 @@ class FakeOpenAI:
                 yield b"data: " + orjson.dumps(chunk(model, {"tool_calls": [
                     {"index": 0, "function": {"arguments": tc["function"]["arguments"]}}]})) + b"\n\n"
             else:
+                if model == "gated":
+                    while not self.gate.is_set():
+                        await asyncio.sleep(0.005)
                 for i, word in enumerate(content.split(" ")):
                     if model == "stream-break" and i == 2:
                         raise RuntimeError("upstream died mid-stream")
