@@ -1,0 +1,1 @@
+"""relaykit's benchmark: `python -m bench` (see bench/README.md)."""
