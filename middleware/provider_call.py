@@ -62,7 +62,9 @@ class Upstream:
                 return await self.client.send(request, stream=True)
         except TimeoutError:
             raise UpstreamTimeout(f"deployment {d.label} did not answer within {timeout:g}s", deployment=d.id) from None
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as exc:
+            if _refused(exc):
+                raise UpstreamUnavailable(f"could not connect to deployment {d.label}", deployment=d.id) from None
             raise UpstreamTimeout(f"deployment {d.label} timed out", deployment=d.id) from None
         except httpx.TransportError as exc:
             raise UpstreamUnavailable(f"could not reach deployment {d.label}: {type(exc).__name__}",
@@ -115,6 +117,13 @@ class Upstream:
             decode=functools.partial(provider.parse_response, call),
             media_type=response.headers.get("content-type", "application/json"),
         )
+
+
+def _refused(exc: Exception) -> bool:
+    """True when a 'timeout' is really a refused or failed connection (httpx-aiohttp maps aiohttp's
+    ClientConnectorError to ConnectTimeout); the chained cause is an OSError that is not a timeout."""
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and not isinstance(cause, TimeoutError)
 
 
 async def _body_chunks(response: httpx.Response, d: Deployment) -> AsyncIterator[bytes]:
