@@ -1,13 +1,23 @@
-"""Param drop: refuse (400) or drop the request parameters the chosen provider does not support."""
+"""Param drop: refuse (400) or drop the OpenAI parameters the chosen provider does not support.
+
+Each provider declares `supported_params` (None: it takes every parameter). For an OpenAI parameter outside
+that set the caller gets a 400 naming the parameter and the provider, unless drop_params is on — per request
+(`drop_params` in the body), per deployment (litellm_params.drop_params), or globally (litellm_settings or
+`--drop_params`), the nearest one deciding — and then it is dropped. `additional_drop_params` (deployment or
+request; nested paths such as `tools[*].input_examples`) are always dropped; `allowed_openai_params` forces
+a parameter through. Fields that are not OpenAI parameters are provider-specific and always passed on.
+"""
 
 from __future__ import annotations
 
 from kernel.call import Call, Next, Reply
-from kernel.errors import UnsupportedParam
+from kernel.errors import ClientError, UnsupportedParam
+from kernel.params import OPENAI_PARAMS
 from kernel.registry import PROVIDERS, middleware
 
 # Fields every provider accepts: they are the request itself, not tunable parameters.
 _ALWAYS = frozenset({"model", "messages", "prompt", "input", "stream", "stream_options"})
+CHECKED = OPENAI_PARAMS - _ALWAYS
 
 
 def drop_path(body: dict, path: str) -> dict:
@@ -16,22 +26,56 @@ def drop_path(body: dict, path: str) -> dict:
     if head.endswith("[*]"):
         key = head[:-3]
         items = body.get(key)
-        if not isinstance(items, list) or not rest:
+        if not isinstance(items, list):
             return body
+        if not rest:
+            return {k: v for k, v in body.items() if k != key}
         new_items = [drop_path(i, rest) if isinstance(i, dict) else i for i in items]
+        if all(a is b for a, b in zip(new_items, items, strict=True)):
+            return body
         return {**body, key: new_items}
     if head not in body:
         return body
     if not rest:
         return {k: v for k, v in body.items() if k != head}
     inner = body[head]
-    return {**body, head: drop_path(inner, rest)} if isinstance(inner, dict) else body
+    if not isinstance(inner, dict):
+        return body
+    new_inner = drop_path(inner, rest)
+    return body if new_inner is inner else {**body, head: new_inner}
+
+
+def _names(value: object, field: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ClientError(f"{field!r} must be a list of parameter names", param=field)
 
 
 @middleware("param_drop")
 class ParamDrop:
     def __init__(self, options, gateway) -> None:
         self.global_drop = gateway.settings.drop_params
+        self._refused: dict[str, frozenset[str]] = {}  # provider name → OpenAI params it does not take
+
+    def refused(self, provider_name: str) -> frozenset[str]:
+        hit = self._refused.get(provider_name)
+        if hit is None:
+            supported = getattr(PROVIDERS.get(provider_name), "supported_params", None)
+            hit = self._refused[provider_name] = frozenset() if supported is None else CHECKED - supported
+        return hit
+
+    def drop_on(self, call: Call) -> bool:
+        drop = call.options.get("drop_params")
+        if drop is not None:
+            if not isinstance(drop, bool):
+                raise ClientError("'drop_params' must be true or false", param="drop_params")
+            return drop
+        d = call.deployment
+        return d.drop_params if d.drop_params is not None else self.global_drop
 
     async def __call__(self, call: Call, next: Next) -> Reply:
         d = call.deployment
@@ -39,22 +83,25 @@ class ParamDrop:
         if d is None or not isinstance(body, dict):
             return await next(call)
         original = body
+        options = call.options
         for path in d.additional_drop_params:
             body = drop_path(body, path)
-        supported = getattr(PROVIDERS.get(d.provider), "supported_params", None)
-        if supported is not None:
-            allowed = set(d.allowed_openai_params) | set(call.options.get("allowed_openai_params") or ())
-            extra = [k for k in body if k not in supported and k not in _ALWAYS and k not in allowed]
+        if options:
+            for path in _names(options.get("additional_drop_params"), "additional_drop_params"):
+                body = drop_path(body, path)
+        refused = self.refused(d.provider)
+        if refused and not refused.isdisjoint(body):
+            allowed = d.allowed_openai_params
+            if options:
+                allowed = (*allowed, *_names(options.get("allowed_openai_params"), "allowed_openai_params"))
+            extra = [k for k in body if k in refused and k not in allowed]
             if extra:
-                drop = call.options.get("drop_params")
-                if drop is None:
-                    drop = d.drop_params if d.drop_params is not None else self.global_drop
-                if not drop:
-                    name = extra[0]
+                if not self.drop_on(call):
+                    names = ", ".join(repr(k) for k in extra)
                     raise UnsupportedParam(
-                        f"{d.provider} does not support parameter {name!r} (model {call.model!r}); "
-                        "remove it, or set drop_params: true to drop unsupported parameters",
-                        param=name)
+                        f"provider {d.provider!r} does not support parameter{'s' if len(extra) > 1 else ''} "
+                        f"{names} (model {call.model!r}); remove it, allow it with allowed_openai_params, or "
+                        "set drop_params: true to drop unsupported parameters", param=extra[0])
                 body = {k: v for k, v in body.items() if k not in extra}
         if body is original:
             return await next(call)

@@ -6,13 +6,13 @@ variable, supported parameters), so adding one is a table row, not a module.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import orjson
 from attrs import frozen
 
 from kernel.call import Call
-from kernel.models import Deployment
+from kernel.models import EMPTY, Deployment
 from kernel.registry import register_provider
 from kernel.sse import sse_events
 from kernel.upstream import UpstreamRequest
@@ -44,9 +44,18 @@ class OpenAICompatible:
     config_keys: frozenset[str] = frozenset()
     wire: str = "openai"
     local: bool = False
+    renames: Mapping[str, str] = EMPTY  # OpenAI parameter → this API's name for it (seed → random_seed)
+    base_suffix: str = ""  # appended to a configured api_base that lacks it (Ollama's "/v1")
 
     def base(self, d: Deployment) -> str:
-        return d.api_base or self.default_base or ""
+        if d.api_base:
+            if self.base_suffix and not d.api_base.endswith(self.base_suffix):
+                return d.api_base + self.base_suffix
+            return d.api_base
+        return self.default_base or ""
+
+    def url(self, call: Call, d: Deployment) -> str:
+        return self.base(d) + PATHS[call.endpoint]
 
     def validate_deployment(self, d: Deployment) -> list[str]:
         if not self.base(d):
@@ -65,7 +74,7 @@ class OpenAICompatible:
         return self.base(d) + rest
 
     def build_request(self, call: Call, d: Deployment) -> UpstreamRequest:
-        url = self.base(d) + PATHS[call.endpoint]
+        url = self.url(call, d)
         headers = self.auth_headers(d)
         headers["accept-encoding"] = "identity"  # stream bytes are forwarded as they come: keep them plain
         if call.endpoint in ("transcriptions", "translations"):
@@ -75,6 +84,8 @@ class OpenAICompatible:
             body = {**d.defaults, **body}
         if body.get("model") != d.upstream_model:
             body = {**body, "model": d.upstream_model}
+        if self.renames and not self.renames.keys().isdisjoint(body):
+            body = {self.renames.get(k, k): v for k, v in body.items()}
         headers["content-type"] = "application/json"
         # Fast path: the client's bytes go upstream as they came when nothing in the body changed.
         content = call.raw if body is call.raw_body and call.raw else orjson.dumps(body)

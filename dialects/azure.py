@@ -1,0 +1,44 @@
+"""The Azure OpenAI dialect: OpenAI's wire format with the model named in the path, as AzureOpenAI clients send it.
+
+`openai.AzureOpenAI(azure_endpoint=<relaykit>)` and LlamaIndex's AzureOpenAI post to
+/openai/deployments/{deployment}/chat/completions?api-version=V; here `{deployment}` is a relaykit model
+name. The path decides the model (as on Azure, whatever the body says); everything else is the OpenAI dialect.
+"""
+
+from __future__ import annotations
+
+from dialects.openai import decode_body, encode, encode_error, parse_json_body
+from kernel.call import Call
+from kernel.errors import ClientError
+from kernel.registry import register_dialect
+
+
+async def decode(call: Call) -> None:
+    model = call.path_params.get("model")
+    if not model:
+        raise ClientError("the path names no deployment: expected /openai/deployments/{model}/...", param="model")
+    if call.form is not None:
+        form = await call.form.get()
+        body = {k: v for k, v in form.multi_items()}
+        body["model"] = model
+        decode_body(call, body)
+        return
+    body = parse_json_body(call.raw)
+    if body.get("model") == model:
+        decode_body(call, body)  # the client's bytes stay forwardable as they are
+        return
+    decode_body(call, {**body, "model": model})
+    call.raw_body = None  # `raw` still names the body's model, so it must never be forwarded as is
+
+
+class AzureDialect:
+    """The registered dialect object: decode from the path, encode exactly as OpenAI does."""
+
+    name = "azure"
+    wire = "openai"
+    decode = staticmethod(decode)
+    encode = staticmethod(encode)
+    encode_error = staticmethod(encode_error)
+
+
+register_dialect("azure", AzureDialect)
