@@ -243,6 +243,13 @@ def build_deployment(entry: dict, index: int, problems: list[str], warnings: lis
             defaults[key] = value
         else:
             warnings.append(f"{here}.litellm_params.{key}: not implemented by relaykit yet; ignored")
+    # A provider's `config_env` maps a config key to the environment variables that stand in for it
+    # (aws_region_name ← AWS_REGION_NAME, AWS_REGION, ...); read here, at startup, never by the provider.
+    for key, names in getattr(provider, "config_env", {}).items():
+        if key not in extra:
+            value = next((os.environ[n] for n in names if os.environ.get(n)), None)
+            if value is not None:
+                extra[key] = value
     rules = []
     for i, rule in enumerate(params.get("configurable_clientside_auth_params") or ()):
         if isinstance(rule, str):
@@ -302,12 +309,20 @@ def _stable_id(entry: dict) -> str:
     return digest.hexdigest()[:16]
 
 
+def cattrs_problems(exc: cattrs.ClassValidationError, where: str, source: str) -> list[str]:
+    """cattrs' "message @ path" lines, rephrased as our "file: path: message"."""
+    out = []
+    for line in cattrs.transform_error(exc, path=where):
+        message, _, path = line.rpartition(" @ ")
+        out.append(f"{source}: {path}: {message}" if message else f"{source}: {line}")
+    return out
+
+
 def _structure(cls: type, data: dict, where: str, problems: list[str], source: str):
     try:
         return _converter.structure(data, cls)
     except cattrs.ClassValidationError as exc:
-        for line in cattrs.transform_error(exc, path=where):
-            problems.append(f"{source}: {line}")
+        problems.extend(cattrs_problems(exc, where, source))
     return cls()
 
 

@@ -12,7 +12,7 @@ from attrs import frozen
 
 from kernel import registry
 from kernel.call import Call, Next, Reply
-from kernel.config import PIPELINES_SCHEMA, read_yaml, schema_problems
+from kernel.config import PIPELINES_SCHEMA, cattrs_problems, read_yaml, schema_problems
 from kernel.errors import ConfigError, GatewayError
 from kernel.state import Gateway
 
@@ -64,8 +64,7 @@ def build_middleware(entry: Any, where: str, gateway: Gateway, problems: list[st
         try:
             parsed = _converter.structure(options or {}, options_cls)
         except cattrs.ClassValidationError as exc:
-            for line in cattrs.transform_error(exc, path=f"{where}.{name}"):
-                problems.append(f"{source}: {line}")
+            problems.extend(cattrs_problems(exc, f"{where}.{name}", source))
             return None
     try:
         return cls(parsed, gateway)

@@ -134,3 +134,23 @@ def test_help_lists_the_documented_flags(flag):
     for name in ("--config", "--pipelines", "--host", "--port", "--num_workers", "--model", "--drop_params",
                  "--detailed_debug"):
         assert name in out.stdout
+
+
+def test_num_workers_serves_from_several_processes_and_stops_cleanly():
+    server = Running(["--num_workers", "2"])
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # the workers bind after the supervisor has announced the port
+            try:
+                reply = httpx.post(server.url + "/v1/embeddings", json={"model": "echo/e", "input": "same text"})
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert reply.status_code == 200
+        again = httpx.post(server.url + "/v1/embeddings", json={"model": "echo/e", "input": "same text"})
+        assert again.json()["data"][0]["embedding"] == reply.json()["data"][0]["embedding"]  # deterministic everywhere
+    finally:
+        code = server.stop()
+    assert code == 0
