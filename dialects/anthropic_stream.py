@@ -1,0 +1,170 @@
+"""Canonical OpenAI chunks → Anthropic's exact SSE event sequence, and the guard for native Anthropic streams.
+
+The sequence the official SDK's stream helpers expect: message_start, then per content block
+content_block_start · content_block_delta… · content_block_stop (a ping after the first start),
+then message_delta (stop_reason, usage) and message_stop. An error once bytes have gone out is an
+in-band `event: error`, as Anthropic itself sends it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+
+from kernel.errors import GatewayError
+
+STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
+               "content_filter": "refusal"}
+PING = b'event: ping\ndata: {"type":"ping"}\n\n'
+STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+
+
+def event(name: str, payload: dict) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def error_event(payload: dict) -> bytes:
+    return event("error", payload)
+
+
+def anthropic_usage(u: dict | None) -> dict:
+    """OpenAI usage → Anthropic usage (Anthropic counts cached input apart from input_tokens)."""
+    u = u or {}
+    cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    written = u.get("cache_creation_input_tokens") or 0
+    prompt = u.get("prompt_tokens") or 0
+    return {"input_tokens": max(0, prompt - cached - written), "output_tokens": u.get("completion_tokens") or 0,
+            "cache_creation_input_tokens": written, "cache_read_input_tokens": cached}
+
+
+class _Blocks:
+    """Which Anthropic content block is open; one block at a time, numbered from 0."""
+
+    __slots__ = ("index", "kind", "msg_id", "tools")
+
+    def __init__(self) -> None:
+        self.index = -1
+        self.kind: str | None = None
+        self.tools: dict[int, int] = {}  # OpenAI tool-call index → block index
+        self.msg_id = ""
+
+    def close(self) -> list[bytes]:
+        if self.kind is None:
+            return []
+        self.kind = None
+        return [event("content_block_stop", {"type": "content_block_stop", "index": self.index})]
+
+    def open(self, kind: str, block: dict) -> list[bytes]:
+        out = self.close()
+        self.index += 1
+        self.kind = kind
+        out.append(event("content_block_start", {"type": "content_block_start", "index": self.index,
+                                                 "content_block": block}))
+        if self.index == 0:
+            out.append(PING)
+        return out
+
+    def delta(self, kind: str, block: dict, delta: dict) -> list[bytes]:
+        out = self.open(kind, block) if self.kind != kind else []
+        out.append(event("content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": delta}))
+        return out
+
+    def tool(self, tc: dict) -> list[bytes]:
+        idx = tc.get("index", 0)
+        fn = tc.get("function") or {}
+        out = []
+        block = self.tools.get(idx)
+        if block is None:
+            tool_id = tc.get("id") or f"toolu_{self.msg_id}_{idx}"
+            out += self.open("tool", {"type": "tool_use", "id": tool_id, "name": fn.get("name") or "", "input": {}})
+            block = self.tools[idx] = self.index
+        args = fn.get("arguments")
+        if args:
+            out.append(event("content_block_delta", {"type": "content_block_delta", "index": block,
+                                                     "delta": {"type": "input_json_delta", "partial_json": args}}))
+        return out
+
+
+def message_start(msg_id: str, model: str | None, usage: dict | None = None) -> bytes:
+    return event("message_start", {"type": "message_start", "message": {
+        "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
+        "stop_reason": None, "stop_sequence": None,
+        "usage": usage or {"input_tokens": 0, "output_tokens": 0}}})
+
+
+async def encode_stream(chunks: AsyncIterator[dict], model: str | None) -> AsyncIterator[bytes]:
+    """Canonical chunks → Anthropic events; `model` names the message when the chunks do not."""
+    blocks = _Blocks()
+    started = False
+    stop_reason = None
+    usage = None
+    try:
+        async for chunk in chunks:
+            out: list[bytes] = []
+            if not started:
+                started = True
+                blocks.msg_id = str(chunk.get("id") or "msg_relaykit")
+                out.append(message_start(blocks.msg_id, chunk.get("model") or model))
+            if chunk.get("usage"):
+                usage = chunk["usage"]
+            for choice in chunk.get("choices") or ():
+                if choice.get("index", 0) != 0:
+                    continue  # Anthropic has one message per request
+                delta = choice.get("delta") or {}
+                thinking = delta.get("reasoning_content") or delta.get("reasoning")
+                if thinking:
+                    out += blocks.delta("thinking", {"type": "thinking", "thinking": "", "signature": ""},
+                                        {"type": "thinking_delta", "thinking": thinking})
+                if delta.get("content"):
+                    out += blocks.delta("text", {"type": "text", "text": ""},
+                                        {"type": "text_delta", "text": delta["content"]})
+                for tc in delta.get("tool_calls") or ():
+                    out += blocks.tool(tc)
+                if choice.get("finish_reason"):
+                    stop_reason = STOP_REASON.get(choice["finish_reason"], "end_turn")
+            if out:
+                yield b"".join(out)
+    except GatewayError as err:
+        if not started:
+            raise  # nothing sent yet: the client gets an ordinary error response with its status
+        yield error_event(error_payload(err))
+        return
+    if not started:
+        yield message_start("msg_relaykit", model)
+    tail = blocks.close()
+    tail.append(event("message_delta", {"type": "message_delta",
+                                        "delta": {"stop_reason": stop_reason or "end_turn", "stop_sequence": None},
+                                        "usage": anthropic_usage(usage)}))
+    tail.append(STOP)
+    yield b"".join(tail)
+
+
+async def guard_native(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Anthropic's own stream, passed through untouched; a failure mid-stream becomes an in-band error event."""
+    sent = False
+    try:
+        async for chunk in chunks:
+            sent = True
+            yield chunk
+    except GatewayError as err:
+        if not sent:
+            raise
+        yield b"\n\n" + error_event(error_payload(err))
+
+
+def error_payload(err: GatewayError) -> dict:
+    return {"type": "error", "error": {"type": error_type(err), "message": err.message}}
+
+
+# Anthropic's error types by HTTP status (https://docs.anthropic.com/en/api/errors).
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+               403: "permission_error", 404: "not_found_error", 413: "request_too_large",
+               429: "rate_limit_error", 500: "api_error", 503: "overloaded_error", 529: "overloaded_error"}
+
+
+def error_type(err: GatewayError) -> str:
+    known = ERROR_TYPES.get(err.status)
+    if known is not None:
+        return known
+    return "invalid_request_error" if err.status < 500 else "api_error"
