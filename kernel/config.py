@@ -212,8 +212,12 @@ def split_model(model: str) -> tuple[str | None, str]:
 
 
 def build_deployment(entry: dict, index: int, problems: list[str], warnings: list[str], source: str,
-                     where: str = "model_list") -> Deployment | None:
-    """One validated model_list entry → a Deployment (None, with problems added, when it is wrong)."""
+                     where: str = "model_list", *, env: bool = True) -> Deployment | None:
+    """One validated model_list entry → a Deployment (None, with problems added, when it is wrong).
+
+    `env=False` (a client's user_config) never fills anything from the server's environment: a client
+    could otherwise pair the server's provider key with a base URL of its own.
+    """
     here = f"{source}: {where}[{index}]"
     params = dict(entry["litellm_params"])
     provider_name, upstream = split_model(params.pop("model"))
@@ -229,7 +233,7 @@ def build_deployment(entry: dict, index: int, problems: list[str], warnings: lis
     config_keys = getattr(provider, "config_keys", frozenset())
     # A provider may name env variables that fill litellm_params left unset (AZURE_API_VERSION → api_version);
     # read here, at startup, because providers never read the environment themselves.
-    for key, var in (getattr(provider, "env_defaults", None) or {}).items():
+    for key, var in (getattr(provider, "env_defaults", None) or {}).items() if env else ():
         if params.get(key) is None and os.environ.get(var):
             params[key] = os.environ[var]
     extra, defaults = {}, {}
@@ -245,7 +249,7 @@ def build_deployment(entry: dict, index: int, problems: list[str], warnings: lis
             warnings.append(f"{here}.litellm_params.{key}: not implemented by relaykit yet; ignored")
     # A provider's `config_env` maps a config key to the environment variables that stand in for it
     # (aws_region_name ← AWS_REGION_NAME, AWS_REGION, ...); read here, at startup, never by the provider.
-    for key, names in getattr(provider, "config_env", {}).items():
+    for key, names in getattr(provider, "config_env", {}).items() if env else ():
         if key not in extra:
             value = next((os.environ[n] for n in names if os.environ.get(n)), None)
             if value is not None:
@@ -262,11 +266,11 @@ def build_deployment(entry: dict, index: int, problems: list[str], warnings: lis
             problems.append(f"{here}.litellm_params.configurable_clientside_auth_params[{i}].{name}: "
                             f"invalid regular expression: {exc}")
     api_key = params.get("api_key")
-    key_env = getattr(provider, "key_env", None)
+    key_env = getattr(provider, "key_env", None) if env else None
     if api_key is None and key_env:
         api_key = os.environ.get(key_env)  # startup-time read, as LiteLLM does for provider keys
     api_base = params.get("api_base") or params.get("base_url")
-    base_env = getattr(provider, "base_env", None)
+    base_env = getattr(provider, "base_env", None) if env else None
     if api_base is None and base_env:
         api_base = os.environ.get(base_env)
     info = dict(entry.get("model_info") or {})
@@ -375,6 +379,10 @@ def parse_config(data: Any, source: str, *, drop_params: bool = False, debug: bo
         d = build_deployment(entry, i, problems, warnings, source)
         if d is not None:
             deployments.append(d)
+    if not problems:
+        from kernel.routing.validate import router_problems
+
+        problems += router_problems(router, deployments, f"{source}: router_settings")
     if problems:
         raise ConfigError(problems)
     master_key = general.master_key or os.environ.get("RELAYKIT_MASTER_KEY") or None

@@ -2,6 +2,7 @@
 
 from middleware import (  # noqa: F401  (imported for registration)
     auth,
+    batch,
     client_credentials,
     decode,
     encode,
@@ -11,5 +12,7 @@ from middleware import (  # noqa: F401  (imported for registration)
     normalize,
     param_drop,
     provider_call,
+    retry,
     router,
+    user_config,
 )

@@ -1,23 +1,53 @@
-"""Fallback: when a call fails with a retryable error, try the next deployment the router lined up."""
+"""Fallback: when a model group fails for good (its retries spent), try the groups configured behind it.
+
+Which list applies is decided by the error's type, never its text: ContextWindowExceeded →
+context_window_fallbacks, ContentPolicy → content_policy_fallbacks (each when the group has one), any
+other upstream failure or an all-cooling group → the request's `fallbacks`, else router_settings.fallbacks,
+else default_fallbacks. A plain bad request (the upstream's own 400) would fail anywhere: no fallback.
+Each fallback group goes through retry and router again; max_fallbacks caps how many are tried.
+"""
 
 from __future__ import annotations
 
-from kernel.call import Attempt, Call, Next, Reply
+from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError
 from kernel.registry import middleware
+from kernel.routing import ROUTING_KEY, routing_of
+
+FALLBACKS_HEADER = "x-relaykit-attempted-fallbacks"
 
 
 @middleware("fallback")
 class Fallback:
     def __init__(self, options, gateway) -> None:
-        pass
+        self.rc = routing_of(gateway)
 
     async def __call__(self, call: Call, next: Next) -> Reply:
-        while True:
-            try:
-                return await next(call)
-            except GatewayError as err:
-                call.attempts.append(Attempt(call.deployment.id if call.deployment else "?", type(err).__name__))
-                if not err.retryable or not call.candidates:
-                    raise
-                call.deployment = call.candidates.pop(0)
+        try:
+            return await next(call)
+        except GatewayError as err:
+            return await self.fall_back(call, next, err)
+
+    async def fall_back(self, call: Call, next: Next, err: GatewayError) -> Reply:
+        rc = call.options.get(ROUTING_KEY) or self.rc
+        chain = rc.fallback_chain(err, call)
+        if not chain:
+            raise err
+        body = call.body
+        tried = 0
+        try:
+            for name, overrides in chain:
+                tried += 1
+                call.model = name
+                call.deployment = None
+                if overrides and isinstance(body, dict):
+                    call.body = {**body, **overrides}
+                try:
+                    return await next(call)
+                except GatewayError as again:
+                    err = again
+                finally:
+                    call.body = body
+            raise err
+        finally:
+            call.reply_headers[FALLBACKS_HEADER] = str(tried)

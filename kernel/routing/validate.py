@@ -1,0 +1,37 @@
+"""Startup checks of router_settings against the model list: every name a fallback or alias points at must exist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kernel.models import Deployment, ModelTable
+from kernel.routing.policy import policy_keys
+
+
+def router_problems(router: Any, deployments: list[Deployment], where: str) -> list[str]:
+    """Problems phrased like the config loader's: `<file>: router_settings.fallbacks[gpt-4][0]: ...`."""
+    aliases = {k: (v["model"] if isinstance(v, dict) else v) for k, v in router.model_group_alias.items()}
+    table = ModelTable(list(deployments), aliases)
+    problems: list[str] = []
+
+    def check(name: Any, path: str) -> None:
+        if not isinstance(name, str) or not table.lookup(name):
+            problems.append(f"{where}.{path}: no model_list entry serves {name!r}")
+
+    for field in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+        for group, targets in getattr(router, field).items():
+            if group != "*":
+                check(group, f"{field}[{group}]")
+            for i, target in enumerate(targets):
+                check(target, f"{field}[{group}][{i}]")
+    for i, target in enumerate(router.default_fallbacks):
+        check(target, f"default_fallbacks[{i}]")
+    for alias, target in aliases.items():
+        if not isinstance(target, str) or not table.lookup(target):
+            problems.append(f"{where}.model_group_alias.{alias}: no model_list entry serves {target!r}")
+    for field, suffix in (("retry_policy", "Retries"), ("allowed_fails_policy", "AllowedFails")):
+        known = policy_keys(suffix)
+        for key in getattr(router, field):
+            if key not in known:
+                problems.append(f"{where}.{field}.{key}: unknown key (known: {', '.join(known)})")
+    return problems

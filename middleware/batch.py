@@ -1,0 +1,109 @@
+"""Batch completions: `"model": "a,b"` sends the same request to each model group concurrently.
+
+The answer is a JSON list in the order the models were named; a model that fails gets its error object
+in its slot, so one bad member never turns the whole list into an error. With `fastest_response: true`
+the first success is the answer and the other calls are cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import attrs
+import orjson
+
+from kernel.call import Call, Next, Reply
+from kernel.errors import ClientError, GatewayError
+from kernel.registry import DIALECTS, middleware
+from kernel.routing import ROUTING_KEY, routing_of
+
+_ENDPOINTS = frozenset({"chat", "completions"})
+
+
+def split_models(model: str) -> list[str]:
+    names = [m.strip() for m in model.split(",")]
+    if not all(names):
+        raise ClientError(f"'model' lists an empty name: {model!r}", param="model")
+    return names
+
+
+def member(call: Call, model: str) -> Call:
+    """A copy of the call for one model: its own route decision, attempts, options and headers."""
+    return attrs.evolve(call, model=model, deployment=None, candidates=[], attempts=[], reply_headers={},
+                        options=dict(call.options), upstream_s=0.0)
+
+
+@middleware("batch")
+class Batch:
+    def __init__(self, options, gateway) -> None:
+        self.rc = routing_of(gateway)
+
+    async def __call__(self, call: Call, next: Next) -> Reply:
+        model = call.model
+        if model is None or "," not in model or call.endpoint not in _ENDPOINTS:
+            return await next(call)
+        rc = call.options.get(ROUTING_KEY) or self.rc
+        if model in rc.models.exact:  # a configured name that happens to hold a comma
+            return await next(call)
+        members = [member(call, m) for m in split_models(model)]
+        if call.options.get("fastest_response"):
+            return await self.fastest(call, members, next)
+        if call.stream:
+            raise ClientError("streaming needs one model; with several, set fastest_response: true to stream "
+                              "the first that answers", param="stream")
+        items = await asyncio.gather(*(self.one(m, next) for m in members))
+        return Reply(body=list(items))
+
+    async def one(self, call: Call, next: Next) -> dict:
+        try:
+            reply = await next(call)
+            return reply.canonical()
+        except GatewayError as err:
+            item = orjson.loads(DIALECTS[call.dialect].encode_error(err))
+            if isinstance(item, dict):
+                item.setdefault("model", call.model)
+            return item
+
+    async def fastest(self, call: Call, members: list[Call], next: Next) -> Reply:
+        tasks = [asyncio.ensure_future(next(m)) for m in members]
+        owner = dict(zip(tasks, members, strict=True))
+        pending = set(tasks)
+        errors: list[GatewayError] = []
+        winner = None
+        try:
+            while pending and winner is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in tasks:  # in the order given, so simultaneous finishers resolve the same way
+                    if task not in done or task.cancelled():
+                        continue
+                    exc = task.exception()
+                    if exc is None and winner is None:
+                        winner = task
+                    elif exc is None:
+                        await _discard(task.result())
+                    elif isinstance(exc, GatewayError):
+                        errors.append(exc)
+                    else:
+                        raise exc
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                rest = await asyncio.gather(*pending, return_exceptions=True)
+                for r in rest:
+                    if isinstance(r, Reply):
+                        await _discard(r)
+        if winner is None:
+            raise errors[-1]
+        chosen = owner[winner]
+        call.deployment = chosen.deployment
+        call.upstream_s = chosen.upstream_s
+        call.reply_headers.update(chosen.reply_headers)
+        call.reply_headers["x-relaykit-fastest-response-model"] = chosen.model
+        return winner.result()
+
+
+async def _discard(reply: Reply) -> None:
+    aclose = getattr(reply.stream, "aclose", None)
+    if aclose is not None:
+        await aclose()

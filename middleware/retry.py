@@ -1,0 +1,56 @@
+"""Retry: a retryable failure sends the call back through the router, up to num_retries times.
+
+The router picks again, preferring a deployment this call has not failed on; only when none is left does
+the retry wait (exponential backoff with jitter, at least the upstream's Retry-After). Which errors are
+retried is decided by type: the `retryable` flag (429, 5xx, timeouts, connection failures), or
+router_settings.retry_policy per error type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from kernel.call import Call, Next, Reply
+from kernel.errors import GatewayError
+from kernel.registry import middleware
+from kernel.routing import ROUTING_KEY, routing_of
+from kernel.routing.backoff import retry_delay
+
+RETRIES_HEADER = "x-relaykit-attempted-retries"
+
+
+@middleware("retry")
+class Retry:
+    def __init__(self, options, gateway) -> None:
+        self.rc = routing_of(gateway)
+
+    async def __call__(self, call: Call, next: Next) -> Reply:
+        try:
+            return await next(call)
+        except GatewayError as err:
+            return await self.again(call, next, err)
+
+    async def again(self, call: Call, next: Next, err: GatewayError) -> Reply:
+        rc = call.options.get(ROUTING_KEY) or self.rc
+        done = 0
+        try:
+            while True:
+                if done >= rc.retries_for(err, call):
+                    raise err
+                if rc.has_fresh(call):
+                    delay = 0.0  # another deployment is ready: no reason to wait
+                else:
+                    delay = retry_delay(done, floor=rc.settings.retry_after,
+                                        retry_after=getattr(err, "retry_after", None), rng=rc.rng)
+                    rc.state.sleeps.append(delay)
+                    await asyncio.sleep(delay)
+                done += 1
+                call.deployment = None
+                try:
+                    return await next(call)
+                except GatewayError as again:
+                    err = again
+        finally:
+            if done:
+                before = int(call.reply_headers.get(RETRIES_HEADER, 0))
+                call.reply_headers[RETRIES_HEADER] = str(before + done)
