@@ -44,7 +44,7 @@ def message_of(content: list, json_mode: bool) -> tuple[dict, bool]:
             texts.append(block.get("text", ""))
         elif kind == "tool_use":
             if json_mode and block.get("name") == JSON_TOOL:
-                texts.append(orjson.dumps(block.get("input") or {}).decode())
+                texts = [orjson.dumps(block.get("input") or {}).decode()]  # the JSON is the whole answer
                 answered_json = True
                 continue
             calls.append({"id": block.get("id"), "type": "function",

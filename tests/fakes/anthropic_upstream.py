@@ -59,9 +59,10 @@ def answer(body: dict) -> dict:
     choice = body.get("tool_choice") or {"type": "auto"}
     if tools and not after_tool and choice.get("type") != "none":
         tool = next((t for t in tools if t["name"] == choice.get("name")), tools[0])
-        keys = list((tool["input_schema"].get("properties") or {}))
+        keys = list(tool["input_schema"].get("properties") or {})
         tool_input = {k: "Boston, MA" if i == 0 else "celsius" for i, k in enumerate(keys)}
-        content.append({"type": "text", "text": "Let me check."})
+        if choice.get("type") == "auto":
+            content.append({"type": "text", "text": "Let me check."})  # a forced tool call comes without words
         content.append({"type": "tool_use", "id": "toolu_fake01", "name": tool["name"], "input": tool_input})
         stop = "tool_use"
     else:
