@@ -34,6 +34,7 @@ class Upstream:
     def __init__(self, gateway) -> None:
         self.client: httpx.AsyncClient | None = None
         self.router = gateway.settings.router
+        self.shared = gateway.shared  # where provider `prepare` hooks keep what outlives a call (OAuth tokens)
         gateway.on_startup(self.start)
         gateway.on_shutdown(self.stop)
 
@@ -74,6 +75,9 @@ class Upstream:
         provider = PROVIDERS[d.provider]
         if call.options.get("apply_credentials"):
             d = apply_credentials(d, call.options.get("credentials") or {})
+        prepare = getattr(provider, "prepare", None)
+        if prepare is not None:  # credentials that need I/O first (a cached OAuth token), through this client
+            d = await prepare(d, self)
         if getattr(provider, "local", False):
             return provider.answer(call, d)
         req = provider.build_request(call, d)
