@@ -1,8 +1,10 @@
 """A fake OpenAI-compatible upstream: records each request and answers in OpenAI's documented shapes.
 
 The model name in a request is its cue: `fail-429`, `fail-500`, `fail-400`, `context-too-long`,
-`policy`, `slow-<seconds>`, `stream-break` (stream cut off after two chunks); any other model answers.
-Tests can also queue exact responses with `script`.
+`policy`, `slow-<seconds>`, `stream-break` (stream cut off after two chunks), `flaky-<n>-<tag>` (HTTP 500
+for the first n requests naming it, then answers; counts reset by `clear`), `ratelimit-<seconds>` (429 with
+that Retry-After), `slow-stream-<seconds>` (stream headers at once, first chunk after a delay); any other
+model answers. Tests can also queue exact responses with `script`.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.script: list[Response] = []
+        self.counts: dict[str, int] = {}  # requests seen per `flaky-` model
         self.gate = threading.Event()  # model `gated` streams one chunk, then waits for the test to open this
         routes = [Route(p, self.handle, methods=["GET", "POST", "DELETE"]) for p in (
             "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/moderations",
@@ -60,6 +63,7 @@ class FakeOpenAI:
     def clear(self) -> None:
         self.requests.clear()
         self.script.clear()
+        self.counts.clear()
         self.gate.clear()
 
     async def handle(self, request: Request) -> Response:
@@ -126,6 +130,20 @@ class FakeOpenAI:
         if model == "policy":
             return respond(error(400, "Your request was rejected as a result of our safety system.",
                                  "invalid_request_error", "content_policy_violation"))
+        if model.startswith("flaky-"):
+            seen = self.counts[model] = self.counts.get(model, 0) + 1
+            if seen <= int(model.split("-")[1]):
+                return respond(error(500, "The server had an error while processing your request.", "server_error"))
+            return None
+        if model.startswith("ratelimit-"):
+            return respond(error(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded",
+                                 {"retry-after": model[10:]}))
+        if model.startswith("slow-stream-"):
+            async def late():
+                await asyncio.sleep(float(model[12:]))
+                yield b"data: " + orjson.dumps(chunk(model, {"role": "assistant", "content": "late"})) + b"\n\n"
+                yield b"data: [DONE]\n\n"
+            return respond(StreamingResponse(late(), media_type="text/event-stream"))
         if model.startswith("slow-"):
             async def slow():
                 await asyncio.sleep(float(model[5:]))

@@ -1,0 +1,37 @@
+"""Helpers shared by the router tests: model_list entries aimed at a fake upstream, and plain HTTP calls."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def dep(name: str, upstream_model: str, url: str, key: str = "sk-up", **params) -> dict:
+    """A model_list entry for an OpenAI-compatible fake at `url`, answering as `upstream_model`."""
+    entry = {"model_name": name, "litellm_params": {"model": "openai/" + upstream_model, "api_base": url + "/v1",
+                                                   "api_key": key}}
+    info = params.pop("model_info", None)
+    if info is not None:
+        entry["model_info"] = info
+    entry["litellm_params"].update(params)
+    return entry
+
+
+def chat(gw, model: str, **body) -> httpx.Response:
+    payload = {"model": model, "messages": MESSAGES, **body}
+    return httpx.post(gw.url + "/v1/chat/completions", json=payload, timeout=30)
+
+
+def sdk(gw) -> openai.OpenAI:
+    return openai.OpenAI(api_key="sk-1234", base_url=gw.url + "/v1", max_retries=0)
+
+
+def routing(gw):
+    """The gateway's own RoutingContext (its cooldowns and stats), read from the running app."""
+    return gw.server.config.app.gateway.shared["routing"]
+
+
+def answered_by(resp: httpx.Response) -> str:
+    return resp.json()["model"]
