@@ -108,6 +108,10 @@ class Anthropic:
             if n not in (None, 1):
                 raise UnsupportedParam(f"anthropic returns one choice per request; n={n} is not supported", param="n")
             body = build_body(body, d.upstream_model)
+            if call.endpoint == "count_tokens":
+                # count_tokens takes the request minus what only generation needs
+                body = {k: v for k, v in body.items() if k not in ("max_tokens", "stream", "temperature", "top_p",
+                                                                   "top_k", "stop_sequences", "metadata")}
         stream = bool(body.get("stream")) and call.endpoint != "count_tokens"
         return UpstreamRequest("POST", self.url(d, call.endpoint), headers, content=orjson.dumps(body), stream=stream)
 
