@@ -13,7 +13,7 @@ from dialects.anthropic_decode import bad, check_basics, to_canonical
 from dialects.anthropic_stream import STOP_REASON, anthropic_usage, encode_stream, error_payload, guard_native
 from dialects.openai import parse_json_body
 from kernel.call import Call, Reply
-from kernel.errors import ClientError, GatewayError
+from kernel.errors import GatewayError
 from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS
 from kernel.registry import register_dialect
 
@@ -48,10 +48,7 @@ def _set_aside(call: Call, body: dict) -> dict:
 
 async def decode(call: Call) -> None:
     """Check and translate an Anthropic request; nothing reaches an upstream for a request that fails here."""
-    try:
-        body = parse_json_body(call.raw)
-    except ClientError as err:
-        raise ClientError(err.message) from None
+    body = parse_json_body(call.raw)
     count_only = call.endpoint == "count_tokens"
     check_basics(body, need_max_tokens=not count_only)
     native = _set_aside(call, body)

@@ -251,3 +251,39 @@ def test_not_json_is_an_anthropic_400(gateway):
     assert r.status_code == 400
     assert r.json()["error"]["type"] == "invalid_request_error"
     assert "not valid JSON" in r.json()["error"]["message"]
+
+
+def test_count_tokens_for_a_non_anthropic_model_is_an_anthropic_400(client, fake_openai):
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.count_tokens(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert info.value.body["error"]["type"] == "invalid_request_error"
+    assert "count_tokens" in info.value.body["error"]["message"]
+    assert fake_openai.requests == []
+
+
+def test_fallback_from_claude_to_gpt_keeps_the_anthropic_shape(fake_anthropic, fake_openai, start_gateway):
+    gw = start_gateway({"model_list": [
+        {"model_name": "claude", "litellm_params": {
+            "model": "anthropic/fail-529", "api_base": fake_anthropic.url, "api_key": "sk-ant-up"}},
+        {"model_name": "gpt", "litellm_params": {
+            "model": "openai/gpt-4o", "api_base": fake_openai.url + "/v1", "api_key": "sk-oa-up"}},
+    ], "router_settings": {"fallbacks": [{"claude": ["gpt"]}]}})
+    client = anthropic.Anthropic(base_url=gw.url, api_key="anything", max_retries=0)
+    with client.messages.stream(model="claude", max_tokens=10, messages=[{"role": "user", "content": "x y"}]) as s:
+        text = "".join(s.text_stream)
+    assert text == "echo: x y"
+    assert len(fake_anthropic.requests) == 1 and len(fake_openai.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_local_echo_model_through_messages(start_gateway, stream):
+    gw = start_gateway(None)  # the embedded default config: echo/* answers locally
+    client = anthropic.Anthropic(base_url=gw.url, api_key="anything", max_retries=0)
+    ask = {"model": "echo/test", "max_tokens": 10, "messages": [{"role": "user", "content": "ping pong"}]}
+    if stream:
+        with client.messages.stream(**ask) as s:
+            final = s.get_final_message()
+    else:
+        final = client.messages.create(**ask)
+    assert final.content[0].text == "ping pong"
+    assert final.usage.input_tokens == 2
