@@ -189,9 +189,11 @@ class RoutingContext:
         names = None
         opts = call.options
         if isinstance(err, ContextWindowExceeded):
-            names = self._mapped(opts.get("context_window_fallbacks"), self.context_window_fallbacks, model)
+            names = self._mapped(opts.get("context_window_fallbacks"), self.context_window_fallbacks, model,
+                                 "context_window_fallbacks")
         elif isinstance(err, ContentPolicy):
-            names = self._mapped(opts.get("content_policy_fallbacks"), self.content_policy_fallbacks, model)
+            names = self._mapped(opts.get("content_policy_fallbacks"), self.content_policy_fallbacks, model,
+                                 "content_policy_fallbacks")
         if names is None:
             if not (isinstance(err, NoDeploymentsAvailable)
                     or (isinstance(err, UpstreamError) and not isinstance(err, UpstreamBadRequest))):
@@ -200,7 +202,7 @@ class RoutingContext:
             if asked is not None:
                 names = _request_list(asked, "fallbacks", model)
             else:
-                names = self._mapped(None, self.fallbacks, model)
+                names = self._mapped(None, self.fallbacks, model, "fallbacks")
                 if names is None:
                     names = self.default_fallbacks
         limit = opts.get("max_fallbacks", self.settings.max_fallbacks)
@@ -216,9 +218,9 @@ class RoutingContext:
                 out.append((name, overrides))
         return out[:limit]
 
-    def _mapped(self, asked: Any, configured: dict[str, list[str]], model: str) -> list | None:
+    def _mapped(self, asked: Any, configured: dict[str, list[str]], model: str, field: str) -> list | None:
         if asked is not None:
-            return _request_list(asked, "fallbacks", model)
+            return _request_list(asked, field, model)
         names = configured.get(model)
         if names is None:
             resolved = self.models.aliases.get(model)
