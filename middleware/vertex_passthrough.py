@@ -1,0 +1,70 @@
+"""Vertex AI pass-through: `/vertex_ai/{path}` is sent on to the Vertex API as it is, with the gateway key
+swapped for the Vertex credentials of a configured `vertex_ai/` deployment (LiteLLM's Vertex pass-through).
+
+The deployment is the one whose project and location match those in the path
+(`v1/projects/{project}/locations/{location}/...`), else one in the same project, else the first configured.
+The body and the answer (JSON or a stream) go through untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+import attrs
+
+from kernel.call import Call, Next, Reply
+from kernel.errors import NotFound
+from kernel.models import Deployment
+from kernel.registry import PROVIDERS
+from kernel.upstream import UpstreamRequest
+from middleware.provider_call import upstream_of
+
+_SCOPE = re.compile(r"v1(?:beta1)?/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/")
+# Client headers worth passing on; the client's own Authorization (the gateway key) never is.
+_PASS_HEADERS = ("content-type", "accept", "x-goog-user-project")
+
+
+class VertexPassThrough:
+    def __init__(self, options, gateway) -> None:
+        self.upstream = upstream_of(gateway)
+        self.deployments = [d for group in gateway.models.exact.values() for d in group if d.provider == "vertex_ai"]
+        self.deployments += [d for _, group in gateway.models.wildcards for d in group if d.provider == "vertex_ai"]
+
+    def deployment_for(self, path: str) -> tuple[Deployment, str | None]:
+        if not self.deployments:
+            raise NotFound("no vertex_ai deployment is configured, so /vertex_ai has no credentials to use")
+        m = _SCOPE.match(path)
+        if m is None:
+            return self.deployments[0], None
+        project, location = m["project"], m["location"]
+        same = [d for d in self.deployments if d.extra.get("vertex_project") == project]
+        exact = [d for d in same if (d.extra.get("vertex_location") or "us-central1") == location]
+        return (exact or same or self.deployments)[0], location
+
+    async def __call__(self, call: Call, next: Next) -> Reply:
+        path = call.path_params.get("path", "").lstrip("/")
+        d, location = self.deployment_for(path)
+        call.deployment = d
+        vertex = PROVIDERS["vertex_ai"]
+        d = await vertex.prepare(d, self.upstream)
+        if location is not None and location != d.extra.get("vertex_location"):
+            d = attrs.evolve(d, extra={**d.extra, "vertex_location": location})  # the host follows the path's region
+        url = f"{vertex.base(d)}/{path}"
+        if call.query:
+            url += "?" + urlencode(call.query)
+        headers = {k: call.headers[k] for k in _PASS_HEADERS if k in call.headers}
+        headers.update(vertex.auth_headers(d))
+        req = UpstreamRequest(call.method, url, headers, content=call.raw or None, stream=True)
+        total, _ = self.upstream.timeouts(d, call)
+        response = await self.upstream.open(req, d, total)
+        return Reply(status=response.status_code, stream=_chunks(response), wire="binary",
+                     media_type=response.headers.get("content-type", "application/json"))
+
+
+async def _chunks(response):
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    finally:
+        await response.aclose()
