@@ -15,6 +15,7 @@ from kernel.models import Deployment
 from kernel.registry import PROVIDERS, middleware
 from kernel.upstream import UpstreamRequest
 from middleware.client_credentials import apply_credentials
+from middleware.upstream_http import FastClient, handles
 
 DEFAULT_TIMEOUT = 600.0  # seconds, LiteLLM's default for a whole call
 
@@ -33,6 +34,7 @@ class Upstream:
 
     def __init__(self, gateway) -> None:
         self.client: httpx.AsyncClient | None = None
+        self.fast = FastClient()  # the hot path: plain JSON bodies and streams
         self.router = gateway.settings.router
         self.shared = gateway.shared  # where provider `prepare` hooks keep what outlives a call (OAuth tokens)
         gateway.on_startup(self.start)
@@ -41,8 +43,10 @@ class Upstream:
     async def start(self) -> None:
         if self.client is None:
             self.client = make_client()
+        self.fast.start()
 
     async def stop(self) -> None:
+        await self.fast.stop()
         if self.client is not None:
             await self.client.aclose()
             self.client = None
@@ -82,6 +86,8 @@ class Upstream:
             return provider.answer(call, d)
         req = provider.build_request(call, d)
         total, first = self.timeouts(d, call)
+        if handles(req):
+            return await self.fast.call(call, req, d, provider, total, first)
         t0 = time.perf_counter()
         response = await self.open(req, d, first if req.stream else total)
         if response.status_code >= 400:
