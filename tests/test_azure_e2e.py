@@ -151,3 +151,15 @@ def test_upstream_content_policy(client):
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model="azure-policy", messages=[{"role": "user", "content": "hi"}])
     assert info.value.code == "content_policy_violation"
+
+
+def test_seed_example_azure_client_with_base_url(gateway, fake_azure):
+    """The seed's "AzureOpenAI Python" tab: base_url=<relaykit> (so /deployments/{model}/..., no /openai), metadata."""
+    client = openai.AzureOpenAI(api_key=GATEWAY_KEY, base_url=gateway.url, api_version=CLIENT_VERSION, max_retries=0)
+    out = client.chat.completions.create(
+        model="gpt-4o-azure", messages=[{"role": "user", "content": "this is a test request, write a short poem"}],
+        extra_body={"metadata": {"generation_name": "ishaan-generation-openai-client", "trace_id": "t-22"}})
+    assert out.choices[0].message.content == "echo: this is a test request, write a short poem"
+    sent = fake_azure.requests[-1]
+    assert sent["path"] == "/openai/deployments/my-gpt4o/chat/completions"
+    assert "metadata" not in sent["body"]  # gateway-only: for logs, never forwarded
