@@ -1,8 +1,8 @@
 """End-to-end: OpenAI-compatible presets (rows of providers/compat.py) through relaykit to the fake OpenAI upstream.
 
 Covers a preset's quirks on the wire (Mistral's `random_seed`), the seed's Mistral SDK example (the old
-`mistralai` MistralClient posts OpenAI-style JSON with `safe_prompt` to /v1/chat/completions; replayed here
-with httpx, since that SDK pins an orjson older than relaykit's), and param drop as clients see it.
+`mistralai` MistralClient posts OpenAI-style JSON to /v1/chat/completions; replayed here with httpx, since
+that SDK pins an orjson older than relaykit's), and param drop as clients see it.
 """
 
 from __future__ import annotations
@@ -60,9 +60,11 @@ def test_mistral_preset_stream(client):
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).startswith("echo: this is")
 
 
-def mistral_client_request(stream: bool) -> dict:
-    # Field for field what mistralai 0.4's MistralClient.chat / chat_stream send.
-    return {"messages": MESSAGES, "safe_prompt": False, "model": "mistral-small-latest", "stream": stream}
+def mistral_client_request(stream: bool, **sampling) -> dict:
+    # Field for field what mistralai 0.4.2's MistralClient.chat / chat_stream send (read from its client_base.py,
+    # and checked against the real SDK in a separate virtualenv): messages, model, Mistral-named sampling
+    # parameters, `safe_prompt` only when true, and `stream`.
+    return {"messages": MESSAGES, "model": "mistral-small-latest", **sampling, "stream": stream}
 
 
 MISTRAL_SDK_HEADERS = {"Authorization": f"Bearer {KEY}", "User-Agent": "mistral-client-python/0.4.2",
@@ -71,14 +73,15 @@ MISTRAL_SDK_HEADERS = {"Authorization": f"Bearer {KEY}", "User-Agent": "mistral-
 
 def test_seed_mistral_sdk_example(gateway, fake_openai):
     r = httpx.post(gateway.url + "/v1/chat/completions", headers=MISTRAL_SDK_HEADERS,
-                   content=orjson.dumps(mistral_client_request(False)))
+                   content=orjson.dumps(mistral_client_request(False, random_seed=7, safe_prompt=True)))
     assert r.status_code == 200, r.text
     data = r.json()
     # What MistralClient's ChatCompletionResponse model requires, then `chat_response.choices[0].message.content`.
     assert {"id", "object", "created", "model", "choices", "usage"} <= data.keys()
     assert data["choices"][0]["message"]["content"].startswith("echo: this is a test")
     assert data["choices"][0]["finish_reason"] == "stop"
-    assert fake_openai.requests[-1]["body"]["safe_prompt"] is False  # Mistral's own field reaches Mistral
+    sent = fake_openai.requests[-1]["body"]
+    assert sent["safe_prompt"] is True and sent["random_seed"] == 7  # Mistral's own fields reach Mistral
 
 
 def test_seed_mistral_sdk_stream_example(gateway):
