@@ -151,6 +151,9 @@ def convert_messages(messages: list[dict]) -> tuple[list[dict] | str | None, lis
             turns[-1]["content"].extend(blocks)  # Anthropic wants user and assistant turns to alternate
         else:
             turns.append({"role": role, "content": blocks})
+    if not turns:
+        # OpenAI answers a system-only conversation; Anthropic needs a turn to answer
+        turns.append({"role": "user", "content": [{"type": "text", "text": "."}]})
     for t in turns:
         # tool_result blocks must lead a user turn; a turn of one plain text block reads best as a string
         if t["role"] == "user" and len(t["content"]) > 1:
