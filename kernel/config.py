@@ -382,7 +382,9 @@ def parse_config(data: Any, source: str, *, drop_params: bool = False, debug: bo
     if not problems:
         from kernel.routing.validate import router_problems
 
-        problems += router_problems(router, deployments, f"{source}: router_settings")
+        found, doubts = router_problems(router, deployments, f"{source}: router_settings")
+        problems += found
+        warnings += doubts
     if problems:
         raise ConfigError(problems)
     master_key = general.master_key or os.environ.get("RELAYKIT_MASTER_KEY") or None

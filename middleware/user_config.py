@@ -97,7 +97,8 @@ def build_user_router(data: Any) -> RoutingContext:
                 stream_timeout=d.stream_timeout if d.stream_timeout is not None else settings.stream_timeout))
     problems = [_at(p) for p in problems]
     if not problems:
-        problems = router_problems(settings, deployments, FIELD)
+        found, doubts = router_problems(settings, deployments, FIELD)
+        problems = found + doubts  # a request's own config must be complete: no later wildcard will fill it
     if problems:
         raise _invalid(problems)
     aliases = {k: (v["model"] if isinstance(v, dict) else v) for k, v in settings.model_group_alias.items()}

@@ -101,11 +101,29 @@ def test_single_deployment_sends_no_routing_headers(fake_openai, start_gateway):
     ({"context_window_fallbacks": [{"ghost": ["m"]}]}, "router_settings.context_window_fallbacks[ghost]"),
     ({"default_fallbacks": ["nope"]}, "router_settings.default_fallbacks[0]"),
     ({"model_group_alias": {"x": "nope"}}, "router_settings.model_group_alias.x"),
+])
+def test_router_settings_naming_unserved_models_warn_at_startup(router_settings, path):
+    config = {"model_list": [dep("m", "x", "http://127.0.0.1:9")], "router_settings": router_settings}
+    settings = parse_config(config, "config.yaml")
+    assert any(w.startswith(f"config.yaml: {path}: no model_list entry serves") for w in settings.warnings), \
+        settings.warnings
+
+
+@pytest.mark.parametrize("router_settings, path", [
     ({"retry_policy": {"RateLimitErrorRetriez": 2}}, "router_settings.retry_policy.RateLimitErrorRetriez"),
     ({"allowed_fails_policy": {"Nope": 1}}, "router_settings.allowed_fails_policy.Nope"),
 ])
-def test_router_settings_naming_unknown_things_fail_at_startup(router_settings, path):
+def test_unknown_policy_keys_fail_at_startup(router_settings, path):
     config = {"model_list": [dep("m", "x", "http://127.0.0.1:9")], "router_settings": router_settings}
     with pytest.raises(ConfigError) as info:
         parse_config(config, "config.yaml")
-    assert any(p.startswith(f"config.yaml: {path}: ") for p in info.value.problems), info.value.problems
+    assert any(p.startswith(f"config.yaml: {path}: unknown key") for p in info.value.problems), info.value.problems
+
+
+def test_unserved_fallback_name_is_skipped_at_runtime(fake_openai, start_gateway):
+    url = fake_openai.url
+    gw = start_gateway({"model_list": [dep("a", "fail-500", url), dep("b", "good", url)],
+                        "router_settings": {"fallbacks": [{"a": ["typo", "b"]}]}})
+    resp = chat(gw, "a")
+    assert answered_by(resp) == "good"
+    assert resp.headers["x-relaykit-attempted-fallbacks"] == "2"

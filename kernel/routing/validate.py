@@ -1,4 +1,4 @@
-"""Startup checks of router_settings against the model list: every name a fallback or alias points at must exist."""
+"""Checks of router_settings against the model list: names a fallback or alias points at, policy keys."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ from kernel.models import Deployment, ModelTable
 from kernel.routing.policy import policy_keys
 
 
-def router_problems(router: Any, deployments: list[Deployment], where: str) -> list[str]:
-    """Problems phrased like the config loader's: `<file>: router_settings.fallbacks[gpt-4][0]: ...`."""
+def router_problems(router: Any, deployments: list[Deployment], where: str) -> tuple[list[str], list[str]]:
+    """(problems, doubts) phrased like the config loader's: `<file>: router_settings.fallbacks[gpt-4][0]: ...`.
+
+    Unknown policy keys are problems. A name no deployment serves is a doubt: LiteLLM accepts it (and a
+    wildcard added later may serve it), so the config file only warns; a request's user_config refuses it.
+    """
     aliases = {k: (v["model"] if isinstance(v, dict) else v) for k, v in router.model_group_alias.items()}
     table = ModelTable(list(deployments), aliases)
     problems: list[str] = []
+    doubts: list[str] = []
 
     def check(name: Any, path: str) -> None:
         if not isinstance(name, str) or not table.lookup(name):
-            problems.append(f"{where}.{path}: no model_list entry serves {name!r}")
+            doubts.append(f"{where}.{path}: no model_list entry serves {name!r}")
 
     for field in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
         for group, targets in getattr(router, field).items():
@@ -28,10 +33,10 @@ def router_problems(router: Any, deployments: list[Deployment], where: str) -> l
         check(target, f"default_fallbacks[{i}]")
     for alias, target in aliases.items():
         if not isinstance(target, str) or not table.lookup(target):
-            problems.append(f"{where}.model_group_alias.{alias}: no model_list entry serves {target!r}")
+            doubts.append(f"{where}.model_group_alias.{alias}: no model_list entry serves {target!r}")
     for field, suffix in (("retry_policy", "Retries"), ("allowed_fails_policy", "AllowedFails")):
         known = policy_keys(suffix)
         for key in getattr(router, field):
             if key not in known:
                 problems.append(f"{where}.{field}.{key}: unknown key (known: {', '.join(known)})")
-    return problems
+    return problems, doubts
