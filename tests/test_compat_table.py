@@ -74,3 +74,9 @@ def test_renames_only_touch_named_params():
         chat_call({"model": "mistral-large-latest", "messages": [], "seed": 1, "temperature": 0.1}), d)
     assert orjson.loads(req.content) == {"model": "mistral-large-latest", "messages": [], "random_seed": 1,
                                          "temperature": 0.1}
+
+
+def test_rows_serving_embeddings_accept_what_the_openai_sdk_sends():
+    for row in FAMILY:
+        if "embeddings" in row.endpoints and row.supported_params is not None:
+            assert "encoding_format" in row.supported_params, row.name
