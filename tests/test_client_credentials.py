@@ -11,7 +11,7 @@ from kernel.models import ClientAuthRule, Deployment
 from middleware.client_credentials import apply_credentials
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.routing_helpers import MESSAGES, chat, dep, sdk
-from tests.servers import ServerThread
+from tests.servers import ServerThread, free_port
 
 SERVER_KEY = "sk-server-secret"
 
@@ -143,3 +143,12 @@ def test_region_that_could_change_the_host_drops_every_configured_secret():
                                      vertex_project="p"), {"vertex_location": "evil.example/#"})
     assert d.extra == {"vertex_project": "p", "vertex_location": "evil.example/#"}
     assert d.api_key is None
+
+
+def test_failures_with_client_credentials_do_not_cool_the_shared_deployment(fake_openai, start_gateway):
+    gw = start_gateway({"model_list": [dep("m", "up", fake_openai.url)],
+                        "router_settings": {"allowed_fails": 0},
+                        "general_settings": {"allow_client_side_credentials": True}})
+    for _ in range(3):
+        assert chat(gw, "m", api_base=f"http://127.0.0.1:{free_port()}/v1").status_code == 502
+    assert chat(gw, "m").status_code == 200  # everyone else still gets the deployment

@@ -148,7 +148,9 @@ class RoutingContext:
         """Note a failed attempt on the call, and count it toward the deployment's cooldown when it is
         the deployment's fault (or its type has its own allowed_fails_policy)."""
         call.attempts.append(Attempt(d.id, type(err).__name__, ms))
-        if not isinstance(err, UpstreamError):
+        if not isinstance(err, UpstreamError) or call.options.get("apply_credentials"):
+            # With the client's own key or URL the failure says nothing about the configured deployment,
+            # and must not let one client cool it down for everyone.
             return
         kind, cls = policy.failure_kind(err, self.fails_policy)
         if cls is not None:
