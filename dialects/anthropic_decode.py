@@ -81,24 +81,30 @@ def _collapse(parts: list[dict]) -> str | list[dict]:
 
 
 def convert_message(m, i: int, out: list[dict]) -> None:
-    where = f"messages.{i}"
-    if not isinstance(m, dict):
-        raise bad(where, "each message must be an object")
+    if type(m) is not dict:
+        raise bad(f"messages.{i}", "each message must be an object")
     role = m.get("role")
-    if role not in ROLES:
-        raise bad(f"{where}.role", "field required" if role is None else f"expected 'user' or 'assistant', got {role!r}")
     content = m.get("content")
-    if isinstance(content, str):
+    if type(content) is str and (role == "user" or role == "assistant"):
         out.append({"role": role, "content": content})
         return
+    where = f"messages.{i}"
+    if role not in ROLES:
+        raise bad(f"{where}.role", "field required" if role is None else f"expected 'user' or 'assistant', got {role!r}")
     if not isinstance(content, list):
         raise bad(f"{where}.content", "field required (a string or an array of content blocks)")
     parts: list[dict] = []
     calls: list[dict] = []
-    for j, raw in enumerate(content):
+    for j, block in enumerate(content):
+        kind = block.get("type") if type(block) is dict else None
+        if kind == "text":  # the common case first, without building a location string
+            text = block.get("text")
+            if type(text) is not str:
+                raise bad(f"{where}.content.{j}.text", "field required (a string)")
+            parts.append({"type": "text", "text": text})
+            continue
         here = f"{where}.content.{j}"
-        block = _block(raw, here)
-        kind = block.get("type")
+        _block(block, here)
         if kind == "tool_use":
             if role != "assistant":
                 raise bad(here, "tool_use blocks belong in assistant messages")
