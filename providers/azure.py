@@ -2,7 +2,8 @@
 
 Requests and responses are OpenAI's, so everything but the URL and the credential header comes from
 OpenAICompatible. The version is `api_version` from the config, else AZURE_API_VERSION (read at startup by
-kernel/config.py through `env_defaults`), else DEFAULT_API_VERSION. The credential is an Entra ID bearer
+kernel/config.py through `env_defaults`), else DEFAULT_API_VERSION; "v1", "latest" or "preview" select
+Azure's v1 API at /openai/v1/... instead. The credential is an Entra ID bearer
 token when the deployment (or an allowed client) sets `azure_ad_token`, else the `api-key` header.
 """
 
@@ -21,6 +22,8 @@ from providers.openai import PATHS, OpenAICompatible
 
 # The latest generally available data-plane inference version (learn.microsoft.com, Azure OpenAI REST reference).
 DEFAULT_API_VERSION = "2024-10-21"
+# Azure's v1 API (/openai/v1/..., no deployment in the path, no monthly version) is chosen by these api_version values.
+V1_VERSIONS = frozenset({"v1", "latest", "preview"})
 ENDPOINTS = frozenset({"chat", "completions", "embeddings", "images", "speech", "transcriptions", "translations"})
 
 
@@ -36,6 +39,9 @@ class AzureOpenAI(OpenAICompatible):
         return base[:-7] if base.endswith("/openai") else base
 
     def url(self, call: Call, d: Deployment) -> str:
+        if d.api_version in V1_VERSIONS:  # the body's `model` (the deployment name) picks the deployment
+            query = "?api-version=preview" if d.api_version == "preview" else ""
+            return f"{self.base(d)}/openai/v1{PATHS[call.endpoint]}{query}"
         version = quote(d.api_version or DEFAULT_API_VERSION, safe="")
         return f"{self.base(d)}/openai/deployments/{quote(d.upstream_model, safe='')}{PATHS[call.endpoint]}" \
                f"?api-version={version}"

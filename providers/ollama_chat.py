@@ -2,6 +2,7 @@
 
 Request: OpenAI messages → Ollama messages (text content, base64 `images`, tool calls with object
 arguments), sampling parameters → `options` (max_tokens is `num_predict`), response_format → `format`.
+`tool_choice` has no Ollama equivalent: "none" withholds the tools, anything else offers them all.
 Response: `message` + `done_reason` + eval counts → an OpenAI chat completion. Ollama streams one JSON
 object per line and sends no tool-call ids, so ids are derived from the call id and the call's position.
 """
@@ -27,7 +28,11 @@ DEFAULT_BASE = "http://localhost:11434"
 OPTIONS = {"temperature": "temperature", "top_p": "top_p", "seed": "seed", "stop": "stop",
            "max_tokens": "num_predict", "max_completion_tokens": "num_predict",
            "frequency_penalty": "frequency_penalty", "presence_penalty": "presence_penalty"}
-SUPPORTED = frozenset(OPTIONS) | {"tools", "response_format", "encoding_format", "dimensions", "reasoning_effort"}
+# Ollama's own sampling options a client may send at the top level (LiteLLM passes them the same way).
+NATIVE_OPTIONS = frozenset({"top_k", "min_p", "typical_p", "num_ctx", "num_keep", "num_gpu", "num_thread",
+                            "repeat_penalty", "repeat_last_n", "mirostat", "mirostat_eta", "mirostat_tau"})
+SUPPORTED = frozenset(OPTIONS) | {"tools", "tool_choice", "response_format", "encoding_format", "dimensions",
+                                  "reasoning_effort"}
 FINISH = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
 
 
@@ -88,10 +93,12 @@ def chat_body(call: Call, d: Deployment) -> dict:
     body = {**d.defaults, **call.body} if d.defaults else call.body
     out: dict = {"model": d.upstream_model, "messages": [_message(m) for m in body["messages"]],
                  "stream": bool(call.stream)}
-    options = {OPTIONS[k]: v for k, v in body.items() if k in OPTIONS and v is not None}
+    options = {OPTIONS.get(k, k): v for k, v in body.items()
+               if (k in OPTIONS or k in NATIVE_OPTIONS) and v is not None}
     if options:
         out["options"] = options
-    if body.get("tools"):
+    # Ollama has no tool_choice: "none" is honoured by offering no tools; any other choice offers them all.
+    if body.get("tools") and body.get("tool_choice") != "none":
         out["tools"] = body["tools"]  # Ollama takes OpenAI's {"type": "function", "function": {...}} as is
     fmt = _format(body.get("response_format"))
     if fmt is not None:

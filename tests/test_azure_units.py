@@ -78,3 +78,15 @@ def test_decode_checks_the_body_like_openai():
     with pytest.raises(ClientError) as info:
         decode(orjson.dumps({"messages": []}))
     assert info.value.param == "messages"
+
+
+@pytest.mark.parametrize(("version", "url"), [
+    ("v1", "https://r.openai.azure.com/openai/v1/chat/completions"),
+    ("latest", "https://r.openai.azure.com/openai/v1/chat/completions"),
+    ("preview", "https://r.openai.azure.com/openai/v1/chat/completions?api-version=preview"),
+])
+def test_v1_api(version, url):
+    call = Call(id="c", route="chat", endpoint="chat", dialect="openai", body={"model": "m", "messages": []})
+    req = AZURE.build_request(call, deployment(api_key="k", api_version=version))
+    assert req.url == url
+    assert orjson.loads(req.content)["model"] == "dep-1"  # v1 names the deployment in the body
