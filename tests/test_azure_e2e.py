@@ -163,3 +163,19 @@ def test_seed_example_azure_client_with_base_url(gateway, fake_azure):
     sent = fake_azure.requests[-1]
     assert sent["path"] == "/openai/deployments/my-gpt4o/chat/completions"
     assert "metadata" not in sent["body"]  # gateway-only: for logs, never forwarded
+
+
+def test_images_speech_and_transcription(client, fake_azure):
+    image = client.images.generate(model="gpt-4o-azure", prompt="a red bicycle")
+    assert image.data[0].revised_prompt == "a red bicycle"
+    assert fake_azure.requests[-1]["path"] == "/openai/deployments/my-gpt4o/images/generations"
+
+    audio = client.audio.speech.create(model="gpt-4o-azure", voice="alloy", input="hello")
+    assert len(audio.content) == 4096  # the fake's four 1 KiB frames, passed through as bytes
+    assert fake_azure.requests[-1]["path"] == "/openai/deployments/my-gpt4o/audio/speech"
+
+    text = client.audio.transcriptions.create(model="gpt-4o-azure", file=("a.wav", b"RIFF" + b"\0" * 60, "audio/wav"))
+    assert text.text == "heard 64 bytes"
+    sent = fake_azure.requests[-1]
+    assert sent["path"] == "/openai/deployments/my-gpt4o/audio/transcriptions"
+    assert sent["form"]["model"] == "my-gpt4o"

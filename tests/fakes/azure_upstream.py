@@ -22,7 +22,8 @@ PROMPT_FILTER_CHUNK = {
         "hate": {"filtered": False, "severity": "safe"}, "self_harm": {"filtered": False, "severity": "safe"},
         "sexual": {"filtered": False, "severity": "safe"}, "violence": {"filtered": False, "severity": "safe"}}}],
 }
-OPERATIONS = ("chat/completions", "completions", "embeddings", "images/generations", "audio/speech")
+OPERATIONS = ("chat/completions", "completions", "embeddings", "images/generations", "audio/speech",
+              "audio/transcriptions")
 
 
 def azure_error(status: int, code: str, message: str) -> JSONResponse:
