@@ -53,7 +53,7 @@ def message_of(content: list, json_mode: bool) -> tuple[dict, bool]:
         elif kind in ("thinking", "redacted_thinking"):
             thinking.append(block.get("thinking", ""))
             blocks.append(block)
-    message: dict = {"role": "assistant", "content": "".join(texts) if texts else None}
+    message: dict = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None}
     if thinking:
         message["reasoning_content"] = "".join(thinking)
         message["thinking_blocks"] = blocks  # with signatures, so the next turn can hand them back
