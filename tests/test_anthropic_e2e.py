@@ -287,3 +287,28 @@ def test_local_echo_model_through_messages(start_gateway, stream):
         final = client.messages.create(**ask)
     assert final.content[0].text == "ping pong"
     assert final.usage.input_tokens == 2
+
+
+def test_native_stream_keeps_thinking_and_signature(fake_anthropic, start_gateway):
+    gw = start_gateway({"model_list": [{"model_name": "claude-thinking", "litellm_params": {
+        "model": "anthropic/thinking", "api_base": fake_anthropic.url, "api_key": "sk-ant-up"}}]})
+    client = anthropic.Anthropic(base_url=gw.url, api_key="anything", max_retries=0)
+    with client.messages.stream(model="claude-thinking", max_tokens=2048, messages=[{"role": "user", "content": "q"}],
+                                thinking={"type": "enabled", "budget_tokens": 1024}) as stream:
+        final = stream.get_final_message()
+    assert final.content[0].type == "thinking"
+    assert final.content[0].thinking == "Let me think."
+    assert final.content[0].signature == "sig_fake=="
+    assert final.usage.cache_read_input_tokens == 4  # Anthropic's own usage fields, untouched
+
+
+async def test_async_client_stream(gateway):
+    client = anthropic.AsyncAnthropic(base_url=gateway.url, api_key="sk-gateway", max_retries=0)
+    events = []
+    stream = await client.messages.create(model="gpt-4o", max_tokens=10, stream=True,
+                                          messages=[{"role": "user", "content": "async hi"}])
+    async for event in stream:
+        events.append(event.type)
+    assert events[0] == "message_start" and events[-1] == "message_stop"
+    assert events.count("content_block_delta") >= 2
+    await client.close()
