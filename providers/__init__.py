@@ -1,4 +1,15 @@
 """Upstream APIs; importing this package registers each provider."""
 
-from providers import anthropic, azure, cohere, compat, echo, ollama_chat, openai  # noqa: F401  (imported for registration)
-from providers import bedrock, gemini, sagemaker, vertex  # noqa: F401  (imported for registration)
+from providers import (  # noqa: F401  (imported for registration)
+    anthropic,
+    azure,
+    bedrock,
+    cohere,
+    compat,
+    echo,
+    gemini,
+    ollama_chat,
+    openai,
+    sagemaker,
+    vertex,
+)

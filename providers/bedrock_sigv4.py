@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from attrs import define
 
-from kernel.errors import ClientError
 from kernel.models import Deployment
 from kernel.upstream import UpstreamRequest
 
@@ -51,12 +50,11 @@ def aws_problems(d: Deployment, service: str) -> list[str]:
 def sign(method: str, url: str, headers: dict[str, str], body: bytes, d: Deployment, service: str,
          stream: bool = False) -> SignedRequest:
     """The request with SigV4 `authorization`, `x-amz-date` (and `x-amz-security-token`) headers added."""
-    try:
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-    except ImportError:
-        raise ClientError(f"{service} requests need botocore: pip install 'relaykit[bedrock]'", status=500) from None
+    # Imported here so relaykit runs without the extra; deployments that need it are refused at startup.
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     extra = d.extra
     creds = Credentials(extra.get("aws_access_key_id"), extra.get("aws_secret_access_key"),
                         extra.get("aws_session_token"))

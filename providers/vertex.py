@@ -46,6 +46,11 @@ class Vertex(GoogleGenAI):
                 return [f"vertex_credentials: {exc}"]
             if not d.extra.get("vertex_project") and not info.get("project_id"):
                 return ["vertex_ai needs vertex_project (or VERTEXAI_PROJECT); the credentials name no project"]
+            if info.get("type", "service_account") == "service_account":
+                try:
+                    import google.auth.crypt  # noqa: F401
+                except ImportError:
+                    return ["service-account credentials need google-auth: pip install 'relaykit[vertex]'"]
         elif not d.extra.get("vertex_project"):
             return ["vertex_ai needs vertex_project (or the VERTEXAI_PROJECT environment variable)"]
         return []
