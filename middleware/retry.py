@@ -37,7 +37,10 @@ class Retry:
             while True:
                 if done >= rc.retries_for(err, call):
                     raise err
-                if rc.has_fresh(call):
+                target = rc.retry_target(call)
+                if target == "none":
+                    raise err  # the group has cooled down: the real failure says more than a 429 would
+                if target == "fresh":
                     delay = 0.0  # another deployment is ready: no reason to wait
                 else:
                     delay = retry_delay(done, floor=rc.settings.retry_after,

@@ -37,7 +37,7 @@ class Router:
         d = call.deployment
         if d is None:
             d = call.deployment = rc.select(call)
-        stats = rc.state.of(d.id) if (rc.track_busy or rc.track_latency or rc.track_usage) else None
+        stats = rc.state.of(d.id) if rc.tracks else None
         if stats is not None and rc.track_busy:
             stats.in_flight += 1
         t0 = time.perf_counter()

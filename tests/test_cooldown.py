@@ -87,3 +87,12 @@ def test_all_cooling_group_falls_back(fake_openai, start_gateway):
     resp = chat(gw, "m")  # m is cooling now: straight to the fallback, without touching m
     assert answered_by(resp) == "spare"
     assert [r["body"]["model"] for r in fake_openai.requests] == ["fail-500", "spare", "spare"]
+
+
+def test_retries_stop_when_the_group_cools_and_the_real_error_is_reported(fake_openai, start_gateway):
+    gw = start_gateway({"model_list": [dep("m", "fail-500", fake_openai.url)],
+                        "router_settings": {"allowed_fails": 1, "num_retries": 5, "retry_after": 0.01}})
+    resp = chat(gw, "m")
+    assert resp.status_code == 500  # the upstream's error, not "no deployments available"
+    assert resp.headers["x-relaykit-attempted-retries"] == "1"
+    assert len(fake_openai.requests) == 2  # the second failure cooled it: no point in three more

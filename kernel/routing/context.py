@@ -47,7 +47,7 @@ def supports(d: Deployment, endpoint: str) -> bool:
 class RoutingContext:
     __slots__ = ("allow_client_credentials", "choose", "content_policy_fallbacks", "context_window_fallbacks",
                  "default_fallbacks", "fails_policy", "fallbacks", "models", "retry_policy", "rng", "settings",
-                 "state", "track_busy", "track_latency", "track_usage")
+                 "state", "track_busy", "track_latency", "track_usage", "tracks")
 
     def __init__(self, models: ModelTable, settings: Any, *, allow_client_credentials: bool = False) -> None:
         self.models = models
@@ -59,6 +59,7 @@ class RoutingContext:
         self.track_busy = strategy == "least-busy"
         self.track_latency = strategy == "latency-based-routing"
         self.track_usage = strategy.startswith("usage-based")
+        self.tracks = self.track_busy or self.track_latency or self.track_usage  # any per-call bookkeeping
         self.rng = random.Random(settings.routing_strategy_args.get("seed"))
         self.fallbacks = settings.fallbacks
         self.context_window_fallbacks = settings.context_window_fallbacks
@@ -133,14 +134,15 @@ class RoutingContext:
             self.state.of(d.id).usage(current_minute()).rpm_used += 1
         return d
 
-    def has_fresh(self, call: Call) -> bool:
-        """Would a retry now reach a deployment this call has not failed on? Then it need not wait."""
+    def retry_target(self, call: Call) -> str:
+        """Where a retry would go now: "fresh" (a deployment this call has not failed on: no need to wait),
+        "same" (only ones it failed on: back off first) or "none" (all cooling: retrying cannot help)."""
         try:
             group = self.available(self.group(call), call)
         except GatewayError:
-            return False
+            return "none"
         failed = {a.deployment for a in call.attempts}
-        return any(d.id not in failed for d in group)
+        return "fresh" if any(d.id not in failed for d in group) else "same"
 
     # -- outcomes -------------------------------------------------------------------------------------------
 
