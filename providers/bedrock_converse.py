@@ -120,6 +120,8 @@ def tool_config(body: dict) -> dict | None:
 
 def converse_body(body: dict) -> dict:
     system, msgs = to_messages(body["messages"])
+    if not msgs and system:  # OpenAI answers a system-only conversation; Converse needs a user turn
+        msgs, system = [{"role": "user", "content": system}], []
     out: dict[str, Any] = {"messages": msgs}
     if system:
         out["system"] = system

@@ -203,6 +203,8 @@ def generation_config(body: dict) -> dict:
 def chat_body(body: dict) -> dict:
     """The whole generateContent body for a canonical chat request."""
     system, contents = to_contents(body["messages"])
+    if not contents and system:  # OpenAI answers a system-only conversation; Gemini needs one turn of content
+        contents, system = [{"role": "user", "parts": system}], []
     out: dict[str, Any] = {"contents": contents}
     if system:
         out["systemInstruction"] = {"parts": system}

@@ -113,3 +113,10 @@ def test_sagemaker_reads_a_bare_vector_list():
     call = call_for({"endpoint": "embeddings", "body": {"model": "m", "input": "one"}})
     out = SAGEMAKER.parse_response(call, b"[0.5, 0.25]")
     assert out["data"] == [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}]
+
+
+def test_system_only_conversation_becomes_a_user_turn():
+    from providers.bedrock_converse import converse_body
+
+    assert converse_body({"messages": [{"role": "system", "content": "Say hi."}]}) == {
+        "messages": [{"role": "user", "content": [{"text": "Say hi."}]}]}

@@ -136,3 +136,8 @@ def test_stream_chunking_does_not_matter():
 def test_api_key_is_never_in_the_url():
     req = GEMINI.build_request(chat_call(messages=[{"role": "user", "content": "hi"}]), deployment())
     assert "key=" not in req.url and req.headers["x-goog-api-key"] == "k"
+
+
+def test_system_only_conversation_becomes_a_user_turn():
+    body = chat_body({"messages": [{"role": "system", "content": "Say hi."}]})
+    assert body == {"contents": [{"role": "user", "parts": [{"text": "Say hi."}]}]}
