@@ -158,3 +158,14 @@ def test_sagemaker_embeddings(client, bedrock):
     assert sent["path"] == "/endpoints/jumpstart-dft-gte-large/invocations"
     assert sent["body"] == {"text_inputs": ["x", "y"]}
     assert AUTH_SHAPE.fullmatch(sent["headers"]["authorization"])["service"] == "sagemaker"
+
+
+def test_anthropic_sdk_reaches_bedrock_through_converse(client, bedrock):
+    import anthropic
+
+    claude_client = anthropic.Anthropic(api_key="anything", base_url=str(client.base_url).rstrip("/").removesuffix("/v1"),
+                                        max_retries=0)
+    with claude_client.messages.stream(model="claude", max_tokens=20, messages=[{"role": "user", "content": "x y"}]) as s:
+        assert "".join(s.text_stream) == "echo: x y"
+        assert s.get_final_message().usage.output_tokens == 6
+    assert bedrock.requests[-1]["body"]["inferenceConfig"] == {"maxTokens": 20}

@@ -131,3 +131,14 @@ def test_embeddings(client, gemini):
     assert sent["path"] == "/v1beta/models/text-embedding-004:batchEmbedContents"
     assert sent["body"]["requests"][1] == {"model": "models/text-embedding-004", "content": {"parts": [{"text": "b"}]},
                                            "outputDimensionality": 2}
+
+
+def test_anthropic_sdk_reaches_gemini(client):
+    import anthropic
+
+    claude_client = anthropic.Anthropic(api_key="anything", base_url=str(client.base_url).rstrip("/").removesuffix("/v1"),
+                                        max_retries=0)
+    out = claude_client.messages.create(model="flash", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+    assert out.content[0].text == "echo: hi" and out.stop_reason == "end_turn"
+    with claude_client.messages.stream(model="flash", max_tokens=20, messages=[{"role": "user", "content": "a b"}]) as s:
+        assert "".join(s.text_stream) == "echo: a b"
