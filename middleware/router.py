@@ -20,7 +20,7 @@ from kernel.errors import GatewayError, UpstreamTimeout
 from kernel.models import Deployment
 from kernel.registry import middleware
 from kernel.routing import ROUTING_KEY, RoutingContext, routing_of
-from kernel.routing.state import current_minute
+from kernel.routing.state import current_minute, state_key
 from middleware.provider_call import upstream_of
 
 _NOTHING = object()
@@ -37,7 +37,7 @@ class Router:
         d = call.deployment
         if d is None:
             d = call.deployment = rc.select(call)
-        stats = rc.state.of(d.id) if rc.tracks else None
+        stats = rc.state.of(state_key(d)) if rc.tracks else None
         if stats is not None and rc.track_busy:
             stats.in_flight += 1
         t0 = time.perf_counter()

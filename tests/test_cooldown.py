@@ -96,3 +96,12 @@ def test_retries_stop_when_the_group_cools_and_the_real_error_is_reported(fake_o
     assert resp.status_code == 500  # the upstream's error, not "no deployments available"
     assert resp.headers["x-relaykit-attempted-retries"] == "1"
     assert len(fake_openai.requests) == 2  # the second failure cooled it: no point in three more
+
+
+def test_a_wildcard_cools_per_upstream_model(fake_openai, start_gateway):
+    gw = start_gateway({"model_list": [{"model_name": "openai/*", "litellm_params": {
+        "model": "openai/*", "api_base": fake_openai.url + "/v1", "api_key": "sk-up"}}],
+        "router_settings": {"allowed_fails": 0, "cooldown_time": 30}})
+    assert chat(gw, "openai/fail-500").status_code == 500
+    assert chat(gw, "openai/fail-500").status_code == 429
+    assert chat(gw, "openai/gpt-4o").status_code == 200  # the same entry, another model: not cooling

@@ -25,7 +25,7 @@ from kernel.errors import (
 from kernel.models import Deployment, ModelTable
 from kernel.registry import PROVIDERS
 from kernel.routing import credentials, policy
-from kernel.routing.state import RouterState, current_minute
+from kernel.routing.state import RouterState, current_minute, state_key
 from kernel.routing.strategies import STRATEGIES
 
 ROUTING_KEY = "_routing"  # call.options key of a per-request context; dialects only set aside known fields
@@ -100,9 +100,9 @@ class RoutingContext:
         state = self.state
         if state.cooling:
             now = time.monotonic()
-            usable = [d for d in group if state.cooling_until(d.id, now) is None]
+            usable = [d for d in group if state.cooling_until(state_key(d), now) is None]
             if not usable:
-                wait = min(state.cooling[d.id] for d in group) - now
+                wait = min(state.cooling[state_key(d)] for d in group) - now
                 raise NoDeploymentsAvailable(
                     f"no deployments available for model {call.model!r}: all {len(group)} are cooling down "
                     f"after failures; retry in {wait:.1f}s",
@@ -131,7 +131,7 @@ class RoutingContext:
                 f"no deployments available for model {call.model!r}: every deployment is at its rpm/tpm limit "
                 "for this minute", headers={"retry-after": str(max(1, 60 - int(time.time() % 60)))})
         if self.track_usage:
-            self.state.of(d.id).usage(current_minute()).rpm_used += 1
+            self.state.of(state_key(d)).usage(current_minute()).rpm_used += 1
         return d
 
     def retry_target(self, call: Call) -> str:
@@ -161,7 +161,7 @@ class RoutingContext:
             allowed = self.settings.allowed_fails
         else:
             return
-        self.state.record_failure(d.id, kind, allowed, self.settings.cooldown_time, time.monotonic())
+        self.state.record_failure(state_key(d), kind, allowed, self.settings.cooldown_time, time.monotonic())
 
     # -- retries and fallbacks ------------------------------------------------------------------------------
 

@@ -10,6 +10,13 @@ import time
 from collections import deque
 
 MINUTE = 60.0
+MAX_TRACKED = 4096  # wildcard groups let clients name deployments: keep the tables bounded
+
+
+def state_key(d) -> str:
+    """Whose state a deployment's outcome is: a wildcard entry keeps one per upstream model it was asked for,
+    so one model failing behind `openai/*` does not cool every other."""
+    return d.id if "*" not in d.model_name else d.id + "\x00" + d.upstream_model
 
 
 class DeploymentStats:
@@ -49,6 +56,8 @@ class RouterState:
     def of(self, deployment_id: str) -> DeploymentStats:
         stats = self.stats.get(deployment_id)
         if stats is None:
+            if len(self.stats) >= MAX_TRACKED:
+                self.stats.clear()  # forgetting history is safe: a strategy then explores again
             stats = self.stats[deployment_id] = DeploymentStats()
         return stats
 
@@ -72,6 +81,8 @@ class RouterState:
         while times and times[0] <= now - MINUTE:
             times.popleft()
         if len(times) > allowed:
+            if len(self.cooling) >= MAX_TRACKED:
+                self.cooling = {k: t for k, t in self.cooling.items() if t > now}
             self.cooling[deployment_id] = now + cooldown
             times.clear()
             return True

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kernel.models import Deployment
-from kernel.routing.state import current_minute
+from kernel.routing.state import current_minute, state_key
 
 if TYPE_CHECKING:
     from kernel.call import Call
@@ -54,14 +54,14 @@ def _lowest(group: list[Deployment], ctx: RoutingContext, score: Callable[[Deplo
 
 def least_busy(group: list[Deployment], ctx: RoutingContext, call: Call) -> Deployment:
     stats = ctx.state.stats
-    return _lowest(group, ctx, lambda d: stats[d.id].in_flight if d.id in stats else 0)
+    return _lowest(group, ctx, lambda d: stats[k].in_flight if (k := state_key(d)) in stats else 0)
 
 
 def lowest_latency(group: list[Deployment], ctx: RoutingContext, call: Call) -> Deployment:
     # An untried deployment scores 0, so each is measured once before the fastest takes the traffic.
     stats = ctx.state.stats
     buffer = float(ctx.settings.routing_strategy_args.get("lowest_latency_buffer", 0) or 0)
-    return _lowest(group, ctx, lambda d: stats[d.id].mean_latency() if d.id in stats else 0.0, buffer)
+    return _lowest(group, ctx, lambda d: stats[k].mean_latency() if (k := state_key(d)) in stats else 0.0, buffer)
 
 
 def estimate_tokens(call: Call) -> int:
@@ -75,7 +75,7 @@ def usage_based(group: list[Deployment], ctx: RoutingContext, call: Call) -> Dep
     need = estimate_tokens(call)
     open_ = []
     for d in group:
-        s = ctx.state.of(d.id).usage(minute)
+        s = ctx.state.of(state_key(d)).usage(minute)
         if d.rpm is not None and s.rpm_used >= d.rpm:
             continue
         if d.tpm is not None and s.tpm_used + need > d.tpm:
@@ -84,7 +84,7 @@ def usage_based(group: list[Deployment], ctx: RoutingContext, call: Call) -> Dep
     if not open_:
         return None
     stats = ctx.state.stats
-    return _lowest(open_, ctx, lambda d: stats[d.id].tpm_used)
+    return _lowest(open_, ctx, lambda d: stats[state_key(d)].tpm_used)
 
 
 def cost_of(d: Deployment) -> float:
