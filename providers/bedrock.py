@@ -24,7 +24,7 @@ from providers.gemini_request import embedding_texts
 from providers.gemini_response import embedding_list
 
 CHAT_PARAMS = frozenset({"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "tools", "tool_choice"})
-EMBED_PARAMS = frozenset({"dimensions", "encoding_format"})
+EMBED_PARAMS = frozenset({"dimensions", "encoding_format", "input_type"})  # input_type: Cohere's, as LiteLLM takes it
 
 
 def botocore_missing() -> list[str]:

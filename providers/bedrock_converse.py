@@ -50,6 +50,8 @@ def _tool_result(m: dict) -> dict:
     content = m.get("content")
     if isinstance(content, list):
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    elif content is None:
+        content = ""
     block: dict
     try:
         value = orjson.loads(content) if isinstance(content, str) else content

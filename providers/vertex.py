@@ -44,7 +44,7 @@ class Vertex(GoogleGenAI):
                 info = vertex_auth.load_credentials(creds)  # at startup, so a bad key file fails fast
             except ValueError as exc:
                 return [f"vertex_credentials: {exc}"]
-            if not d.extra.get("vertex_project") and not info.get("project_id"):
+            if not d.extra.get("vertex_project") and not (info.get("project_id") or info.get("quota_project_id")):
                 return ["vertex_ai needs vertex_project (or VERTEXAI_PROJECT); the credentials name no project"]
             if info.get("type", "service_account") == "service_account":
                 try:
