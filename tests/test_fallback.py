@@ -122,3 +122,26 @@ def test_stream_failing_after_first_byte_ends_in_band(fake_openai, start_gateway
         body = b"".join(resp.iter_bytes())
     assert b'"content":"echo:"' in body and b'"error"' in body
     assert [r["body"]["model"] for r in fake_openai.requests] == ["stream-break"]  # no fallback after a byte
+
+
+def test_per_request_fallback_may_override_body_fields(fake_openai, start_gateway):
+    url = fake_openai.url
+    gw = start_gateway({"model_list": models(url, ("a", "fail-500"), ("b", "b-model"))})
+    resp = chat(gw, "a", temperature=1.0, fallbacks=[{"model": "b", "temperature": 0.5}])
+    assert answered_by(resp) == "b-model"
+    sent = [r["body"] for r in fake_openai.requests]
+    assert [(s["model"], s["temperature"]) for s in sent] == [("fail-500", 1.0), ("b-model", 0.5)]
+
+
+def test_per_request_context_window_fallbacks_in_litellm_shape(fake_openai, start_gateway):
+    url = fake_openai.url
+    gw = start_gateway({"model_list": models(url, ("small", "context-too-long"), ("big", "big-context"))})
+    resp = chat(gw, "small", context_window_fallbacks=[{"small": ["big"]}])
+    assert answered_by(resp) == "big-context"
+
+
+def test_malformed_per_request_fallbacks_is_a_400(fake_openai, start_gateway):
+    gw = start_gateway({"model_list": models(fake_openai.url, ("a", "fail-500"))})
+    resp = chat(gw, "a", fallbacks="b")
+    assert resp.status_code == 400
+    assert resp.json()["error"]["param"] == "fallbacks"

@@ -127,3 +127,24 @@ def test_unserved_fallback_name_is_skipped_at_runtime(fake_openai, start_gateway
     resp = chat(gw, "a")
     assert answered_by(resp) == "good"
     assert resp.headers["x-relaykit-attempted-fallbacks"] == "2"
+
+
+def test_least_busy_counts_a_stream_until_it_ends(fake_openai, start_gateway):
+    import time
+
+    from tests.routing_helpers import sdk
+
+    gw = start_gateway({"model_list": [dep("m", "a", fake_openai.url, model_info={"id": "a"}),
+                                       dep("m", "b", fake_openai.url, model_info={"id": "b"})],
+                        "router_settings": {"routing_strategy": "least-busy"}})
+    stats = routing(gw).state.stats
+    words = " ".join(["word"] * 200)  # the fake streams a word every 5 ms: a second of stream left to check in
+    stream = sdk(gw).chat.completions.create(model="m", messages=[{"role": "user", "content": words}], stream=True)
+    first = next(iter(stream))
+    assert sum(s.in_flight for s in stats.values()) == 1  # the answer has started, the stream is still open
+    rest = list(stream)
+    assert first.choices and rest
+    deadline = time.monotonic() + 5
+    while sum(s.in_flight for s in stats.values()) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the gateway settles after sending the last byte
+    assert sum(s.in_flight for s in stats.values()) == 0
