@@ -116,6 +116,9 @@ class App:
         message = await receive()
         body = message.get("body", b"")
         if not message.get("more_body"):
+            # Chunked bodies have no content-length to check up front, and may arrive in one message.
+            if len(body) > self.max_body:
+                raise PayloadTooLarge(f"request body is over the {self.max_body}-byte limit")
             return body
         parts = [body]
         size = len(body)

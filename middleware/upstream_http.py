@@ -1,4 +1,4 @@
-"""The hot-path upstream client: aiohttp's pooled keep-alive connections, called directly.
+"""The hot-path upstream call: plain bodies and streams over the small pooled HTTP/1.1 client in http1.py.
 
 httpx stays the client API of the gateway (`Upstream.open` hands out `httpx.Response`s, providers get
 `httpx.Headers`), but the request/response hot path skips httpx's client layers: measured with
@@ -8,18 +8,18 @@ cookie extraction, auth and redirect hooks per request). See bench/README.md for
 
 from __future__ import annotations
 
-import asyncio
 import time
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import httpx
 
 from kernel.call import Call, Reply
 from kernel.errors import UpstreamTimeout, UpstreamUnavailable
 from kernel.models import Deployment
 from kernel.upstream import UpstreamRequest
+from middleware.http1 import Connection, Pool, UpstreamTimeoutError
 
 
 def handles(req: UpstreamRequest) -> bool:
@@ -28,30 +28,29 @@ def handles(req: UpstreamRequest) -> bool:
 
 
 class FastClient:
-    """One aiohttp session per process; TCP_NODELAY is aiohttp's default on every connection."""
+    """One pool of keep-alive connections per process (TCP_NODELAY on each); see middleware/http1.py."""
 
     def __init__(self) -> None:
-        self.session: aiohttp.ClientSession | None = None
+        self.pool: Pool | None = None
 
     def start(self) -> None:
-        if self.session is None:
-            connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
-            # No cookie jar: an API gateway must not carry one client's cookies into another client's call.
-            self.session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                                 trust_env=False, timeout=aiohttp.ClientTimeout(total=None))
+        if self.pool is None:
+            self.pool = Pool()
 
     async def stop(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
 
-    async def _request(self, req: UpstreamRequest, d: Deployment) -> aiohttp.ClientResponse:
-        if self.session is None:
+    async def _request(self, req: UpstreamRequest, d: Deployment, seconds: float) -> Connection:
+        if self.pool is None:
             self.start()
         try:
-            return await self.session.request(req.method, req.url, headers=req.headers, data=req.content,
-                                              allow_redirects=False)
-        except aiohttp.ClientError as exc:
+            return await self.pool.request(req.method, req.url, req.headers, req.content,
+                                           self.pool.loop.time() + seconds)
+        except UpstreamTimeoutError:
+            raise UpstreamTimeout(f"deployment {d.label} did not answer within {seconds:g}s", deployment=d.id) from None
+        except (OSError, ValueError) as exc:
             raise UpstreamUnavailable(f"could not reach deployment {d.label}: {type(exc).__name__}",
                                       deployment=d.id) from None
 
@@ -60,52 +59,39 @@ class FastClient:
         """Send `req` and turn the answer into a Reply: raw bytes or a byte stream in the provider's wire."""
         t0 = time.perf_counter()
         wire = req.wire or getattr(provider, "wire", "openai")
+        # One timer per exchange: a stream's covers its head (time to first byte), a plain answer's all of it.
+        conn = await self._request(req, d, first if req.stream else total)
+        if conn.status >= 400:
+            await self._fail(call, conn, d, provider, t0)
         if req.stream:
-            try:
-                async with asyncio.timeout(first):
-                    resp = await self._request(req, d)
-            except TimeoutError:
-                raise UpstreamTimeout(f"deployment {d.label} did not answer within {first:g}s", deployment=d.id) from None
-            if resp.status >= 400:
-                await self._fail(call, resp, d, provider, total, t0)
+            conn.clear_deadline()
             call.upstream_s += time.perf_counter() - t0
-            return Reply(status=resp.status, stream=_chunks(resp, d), wire=wire,
+            return Reply(status=conn.status, stream=_chunks(conn, d), wire=wire,
                          decode_stream=_bind_stream(provider, call),
-                         media_type=resp.headers.get("content-type", "text/event-stream"))
-        resp = None
+                         media_type=_text(conn.header(b"content-type"), "text/event-stream"))
         try:
-            # One timer for the whole exchange: head and body share the `total` budget.
-            async with asyncio.timeout(total):
-                resp = await self._request(req, d)
-                if resp.status >= 400:
-                    await self._fail(call, resp, d, provider, total, t0)
-                data = await resp.read()
-        except TimeoutError:
-            if resp is not None:
-                resp.close()
-            what = "answer" if resp is None else "finish"
-            raise UpstreamTimeout(f"deployment {d.label} did not {what} within {total:g}s", deployment=d.id) from None
-        except aiohttp.ClientError as exc:
-            if resp is not None:
-                resp.close()
+            data = await conn.read()
+        except UpstreamTimeoutError:
+            raise UpstreamTimeout(f"deployment {d.label} did not finish within {total:g}s", deployment=d.id) from None
+        except (OSError, zlib.error) as exc:
             raise UpstreamUnavailable(f"deployment {d.label} broke off its answer: {type(exc).__name__}",
                                       deployment=d.id) from None
         call.upstream_s += time.perf_counter() - t0
-        return Reply(status=resp.status, raw=data, wire=wire, decode=_bind(provider.parse_response, call),
-                     media_type=resp.headers.get("content-type", "application/json"))
+        return Reply(status=conn.status, raw=data, wire=wire, decode=_bind(provider.parse_response, call),
+                     media_type=_text(conn.header(b"content-type"), "application/json"))
 
-    async def _fail(self, call: Call, resp: aiohttp.ClientResponse, d: Deployment, provider: Any, total: float,
-                    t0: float) -> None:
-        """Read an error answer (best effort) and raise the provider's typed error for it."""
+    async def _fail(self, call: Call, conn: Connection, d: Deployment, provider: Any, t0: float) -> None:
+        """Read an error answer (best effort, within the request's deadline) and raise the provider's typed error."""
         try:
-            async with asyncio.timeout(max(0.001, total - (time.perf_counter() - t0))):
-                data = await resp.read()
-        except (TimeoutError, aiohttp.ClientError):
+            data = await conn.read()
+        except (OSError, zlib.error):
             data = b""
-        finally:
-            resp.release()
         call.upstream_s += time.perf_counter() - t0
-        raise provider.parse_error(resp.status, httpx.Headers(resp.raw_headers), data, d)
+        raise provider.parse_error(conn.status, httpx.Headers(conn.headers), data, d)
+
+
+def _text(value: bytes | None, default: str) -> str:
+    return value.decode("latin-1") if value is not None else default
 
 
 def _bind(fn, call: Call):
@@ -117,14 +103,11 @@ def _bind_stream(provider: Any, call: Call):
     return lambda chunks: provider.parse_stream(call, chunks)
 
 
-async def _chunks(resp: aiohttp.ClientResponse, d: Deployment) -> AsyncIterator[bytes]:
+async def _chunks(conn: Connection, d: Deployment) -> AsyncIterator[bytes]:
     """The upstream body as it arrives; a broken connection mid-stream becomes a typed error."""
     try:
-        async for chunk in resp.content.iter_any():
+        async for chunk in conn.chunks():
             yield chunk
-    except aiohttp.ClientError as exc:
+    except OSError as exc:
         raise UpstreamUnavailable(f"deployment {d.label} broke off its stream: {type(exc).__name__}",
                                   deployment=d.id) from None
-    finally:
-        # Done: the connection goes back to the pool; cut short (client gone): release() closes it instead.
-        resp.release()

@@ -1,0 +1,317 @@
+"""A small pooled HTTP/1.1 client for the upstream hot path: asyncio protocols, httptools' C parser, keep-alive.
+
+Why not aiohttp's ClientSession: profiled under `python -m bench`, building its ClientRequest (yarl URLs,
+multidicts, payload registry, trace hooks) and its per-request timer cost a third of the gateway's CPU.
+This client does one thing: send a prepared head and body on a pooled connection and hand back the
+status, the headers and the body (whole or as it arrives), with one timer per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl as _ssl
+import zlib
+from collections import deque
+from urllib.parse import urlsplit
+
+import httptools
+
+_IDLE_S = 60.0  # a pooled connection unused this long is closed rather than reused
+_PAUSE_AT = 1 << 18  # buffered stream bytes before the upstream is asked to wait (client slower than upstream)
+_URL_CACHE_MAX = 4096
+
+
+class UpstreamTimeoutError(TimeoutError):
+    """The request's deadline passed."""
+
+
+class _Target:
+    """A parsed URL: the pool key, the request-target and the Host header, computed once per distinct URL."""
+
+    __slots__ = ("host", "key", "port", "prefix", "tls")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
+        self.tls = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = parts.port or (443 if self.tls else 80)
+        self.key = (self.tls, self.host, self.port)
+        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        default = (self.tls and self.port == 443) or (not self.tls and self.port == 80)
+        netloc = f"[{self.host}]" if ":" in self.host else self.host
+        host_header = netloc if default else f"{netloc}:{self.port}"
+        if any(c in target for c in " \r\n"):
+            raise ValueError("a URL path may not contain spaces or line breaks")
+        self.prefix = f"{target} HTTP/1.1\r\nhost: {host_header}\r\n".encode("latin-1")
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection; carries one exchange at a time."""
+
+    def __init__(self, pool: Pool, key: tuple) -> None:
+        self.pool, self.key = pool, key
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head: asyncio.Future | None = None
+        self.body: list[bytes] = []
+        self.buffered = 0
+        self.paused = False
+        self.complete = False
+        self.error: BaseException | None = None
+        self.wake: asyncio.Future | None = None
+        self.got_bytes = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ConnectionError(f"malformed upstream response: {exc}"))
+            self.transport.abort()
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self.pool.forget(self)
+        if self.head is not None and not self.complete:
+            if self.head.done() and self._reads_until_close():
+                self.on_message_complete()  # a body delimited by the connection closing ends here
+            else:
+                self._fail(exc or ConnectionResetError("upstream closed the connection"))
+
+    # -- httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        if self.head is not None and not self.head.done():
+            self.head.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+        self.buffered += len(body)
+        if self.buffered > _PAUSE_AT and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self._wake()
+
+    # -- internals
+    def _reads_until_close(self) -> bool:
+        names = {k.lower() for k, _ in self.headers}
+        return b"content-length" not in names and b"transfer-encoding" not in names
+
+    def _wake(self) -> None:
+        if self.wake is not None and not self.wake.done():
+            self.wake.set_result(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        if self.head is not None and not self.head.done():
+            self.head.set_exception(exc)
+        self._wake()
+
+    def _expired(self) -> None:
+        self.timer = None
+        self._fail(UpstreamTimeoutError())
+        if self.transport is not None:
+            self.transport.abort()
+
+    def start(self, data: bytes, deadline: float | None) -> asyncio.Future:
+        loop = self.pool.loop
+        self._reset()
+        self.head = loop.create_future()
+        if deadline is not None:
+            self.timer = loop.call_at(deadline, self._expired)
+        self.transport.write(data)
+        return self.head
+
+    def clear_deadline(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    async def read(self) -> bytes:
+        """The whole body (decompressed if the upstream sent it compressed anyway)."""
+        try:
+            while not self.complete:
+                if self.error is not None:
+                    raise self.error
+                self.wake = self.pool.loop.create_future()
+                await self.wake
+        except BaseException:
+            self.close()  # half-read: the connection cannot be reused
+            raise
+        data = b"".join(self.body)
+        self.release()
+        encoding = self.header(b"content-encoding")
+        if encoding in (b"gzip", b"deflate"):
+            data = zlib.decompress(data, 31 if encoding == b"gzip" else 15)
+        return data
+
+    async def chunks(self):
+        """The body as it arrives."""
+        try:
+            while True:
+                if self.body:
+                    parts, self.body, self.buffered = self.body, [], 0
+                    if self.paused:
+                        self.paused = False
+                        self.transport.resume_reading()
+                    for part in parts:
+                        yield part
+                    continue
+                if self.complete:
+                    return
+                if self.error is not None:
+                    raise self.error
+                self.wake = self.pool.loop.create_future()
+                await self.wake
+        finally:
+            self.release()
+
+    def header(self, name: bytes) -> bytes | None:
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v.strip().lower() if name == b"content-encoding" else v
+        return None
+
+    def release(self) -> None:
+        """Back to the pool when the exchange finished cleanly and both sides allow keep-alive; else closed."""
+        if self.head is None:
+            return
+        self.clear_deadline()
+        self.head = None
+        if self.complete and self.error is None and not self.closed and self.parser.should_keep_alive():
+            self.pool.put(self)
+        else:
+            self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        self.clear_deadline()
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Pool:
+    """Idle keep-alive connections per (tls, host, port), most recently used first."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.idle: dict[tuple, deque[Connection]] = {}
+        self.targets: dict[str, _Target] = {}
+        self._ssl: _ssl.SSLContext | None = None
+
+    def target(self, url: str) -> _Target:
+        t = self.targets.get(url)
+        if t is None:
+            if len(self.targets) >= _URL_CACHE_MAX:
+                self.targets.clear()
+            t = self.targets[url] = _Target(url)
+        return t
+
+    def ssl_context(self) -> _ssl.SSLContext:
+        if self._ssl is None:
+            try:
+                import certifi  # httpx's trust store, so both client paths trust the same CAs
+
+                self._ssl = _ssl.create_default_context(cafile=certifi.where())
+            except ImportError:
+                self._ssl = _ssl.create_default_context()
+        return self._ssl
+
+    def put(self, conn: Connection) -> None:
+        conn.idle_since = self.loop.time()
+        self.idle.setdefault(conn.key, deque()).append(conn)
+
+    def forget(self, conn: Connection) -> None:
+        idle = self.idle.get(conn.key)
+        if idle:
+            try:
+                idle.remove(conn)
+            except ValueError:
+                pass
+
+    async def connection(self, t: _Target, deadline: float | None) -> tuple[Connection, bool]:
+        """A connection to `t` and whether it was reused from the pool."""
+        idle = self.idle.get(t.key)
+        now = self.loop.time()
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and now - conn.idle_since < _IDLE_S:
+                return conn, True
+            conn.close()
+        try:
+            async with asyncio.timeout_at(deadline):
+                _, conn = await self.loop.create_connection(
+                    lambda: Connection(self, t.key), t.host, t.port,
+                    ssl=self.ssl_context() if t.tls else None, server_hostname=t.host if t.tls else None)
+        except TimeoutError:
+            raise UpstreamTimeoutError() from None
+        return conn, False
+
+    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                      deadline: float | None) -> Connection:
+        """Send a request; returns the connection once the response head is in (status and headers set)."""
+        t = self.target(url)
+        lines = []
+        for k, v in headers.items():
+            if "\n" in v or "\r" in v or "\n" in k or "\r" in k:
+                raise ValueError(f"header {k!r} contains a line break")
+            lines.append(f"{k}: {v}\r\n")
+        if body is not None or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            lines.append(f"content-length: {len(body) if body else 0}\r\n")
+        data = method.encode() + b" " + t.prefix + "".join(lines).encode("latin-1") + b"\r\n"
+        if body:
+            data += body
+        for attempt in (0, 1):
+            conn, reused = await self.connection(t, deadline)
+            head = conn.start(data, deadline)
+            try:
+                await head
+                return conn
+            except asyncio.CancelledError:
+                conn.close()
+                raise
+            except UpstreamTimeoutError:
+                conn.close()
+                raise
+            except OSError:
+                conn.close()
+                # A pooled connection the upstream closed while idle fails before any byte comes back: the
+                # request never reached it, so one retry on a fresh connection is safe, even for a POST.
+                if attempt or not reused or conn.got_bytes:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        for idle in self.idle.values():
+            for conn in idle:
+                conn.close()
+        self.idle.clear()
