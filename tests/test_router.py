@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import time
 
 import pytest
 
 from kernel.config import parse_config
 from kernel.errors import ConfigError
-from tests.routing_helpers import answered_by, chat, dep, routing
+from tests.routing_helpers import answered_by, chat, dep, routing, sdk
 
 
 def test_simple_shuffle_follows_weights(fake_openai, start_gateway):
@@ -130,10 +131,6 @@ def test_unserved_fallback_name_is_skipped_at_runtime(fake_openai, start_gateway
 
 
 def test_least_busy_counts_a_stream_until_it_ends(fake_openai, start_gateway):
-    import time
-
-    from tests.routing_helpers import sdk
-
     gw = start_gateway({"model_list": [dep("m", "a", fake_openai.url, model_info={"id": "a"}),
                                        dep("m", "b", fake_openai.url, model_info={"id": "b"})],
                         "router_settings": {"routing_strategy": "least-busy"}})
