@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anthropic
 import httpx
 import pytest
 
@@ -145,3 +146,14 @@ def test_malformed_per_request_fallbacks_is_a_400(fake_openai, start_gateway):
     resp = chat(gw, "a", fallbacks="b")
     assert resp.status_code == 400
     assert resp.json()["error"]["param"] == "fallbacks"
+
+
+def test_anthropic_client_falls_back_too(fake_openai, start_gateway):
+    url = fake_openai.url
+    gw = start_gateway({"model_list": models(url, ("a", "fail-500"), ("b", "good")),
+                        "router_settings": {"fallbacks": [{"a": ["b"]}]}})
+    client = anthropic.Anthropic(base_url=gw.url, api_key="sk-1234", max_retries=0)
+    raw = client.messages.with_raw_response.create(model="a", max_tokens=50,
+                                                   messages=[{"role": "user", "content": "hi"}])
+    assert raw.headers["x-relaykit-attempted-fallbacks"] == "1"
+    assert raw.parse().content[0].text == "echo: hi"
