@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from tests.fakes.openai_upstream import error
 from tests.routing_helpers import answered_by, chat, dep, routing
 
 
@@ -105,3 +106,12 @@ def test_a_wildcard_cools_per_upstream_model(fake_openai, start_gateway):
     assert chat(gw, "openai/fail-500").status_code == 500
     assert chat(gw, "openai/fail-500").status_code == 429
     assert chat(gw, "openai/gpt-4o").status_code == 200  # the same entry, another model: not cooling
+
+
+def test_upstream_refusing_our_key_cools_at_once(fake_openai, start_gateway):
+    gw = start_gateway({"model_list": [dep("m", "revoked", fake_openai.url, model_info={"id": "revoked"})],
+                        "router_settings": {"allowed_fails": 3}})
+    fake_openai.script.append(error(401, "Incorrect API key provided", "invalid_request_error", "invalid_api_key"))
+    assert chat(gw, "m").status_code == 401
+    assert list(routing(gw).state.cooling) == ["revoked"]  # one refusal, although 3 failures are allowed
+    assert chat(gw, "m").status_code == 429

@@ -19,6 +19,7 @@ from kernel.errors import (
     GatewayError,
     PermissionDenied,
     UnknownModel,
+    UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamError,
 )
@@ -157,6 +158,8 @@ class RoutingContext:
         kind, cls = policy.failure_kind(err, self.fails_policy)
         if cls is not None:
             allowed = self.fails_policy[cls]
+        elif isinstance(err, UpstreamAuthError):
+            allowed = 0  # the upstream refused our key: waiting out a minute of failures will not fix that
         elif policy.is_health_failure(err):
             allowed = self.settings.allowed_fails
         else:
