@@ -10,7 +10,7 @@ Each fallback group goes through retry and router again; max_fallbacks caps how 
 from __future__ import annotations
 
 from kernel.call import Call, Next, Reply
-from kernel.errors import GatewayError
+from kernel.errors import GatewayError, UpstreamUnavailable
 from kernel.registry import middleware
 from kernel.routing import ROUTING_KEY, routing_of
 
@@ -23,6 +23,11 @@ class Fallback:
         self.rc = routing_of(gateway)
 
     async def __call__(self, call: Call, next: Next) -> Reply:
+        options = call.options
+        if options and options.get("mock_testing_fallbacks"):
+            # LiteLLM's switch for trying a fallback chain: the requested group fails without being called.
+            err = UpstreamUnavailable(f"mock_testing_fallbacks: model {call.model!r} failed on purpose", status=500)
+            return await self.fall_back(call, next, err)
         try:
             return await next(call)
         except GatewayError as err:

@@ -157,3 +157,13 @@ def test_anthropic_client_falls_back_too(fake_openai, start_gateway):
                                                    messages=[{"role": "user", "content": "hi"}])
     assert raw.headers["x-relaykit-attempted-fallbacks"] == "1"
     assert raw.parse().content[0].text == "echo: hi"
+
+
+def test_mock_testing_fallbacks(fake_openai, start_gateway):
+    url = fake_openai.url
+    gw = start_gateway({"model_list": models(url, ("a", "a-model"), ("b", "b-model")),
+                        "router_settings": {"fallbacks": [{"a": ["b"]}]}})
+    resp = chat(gw, "a", mock_testing_fallbacks=True)
+    assert answered_by(resp) == "b-model"
+    assert resp.headers["x-relaykit-attempted-fallbacks"] == "1"
+    assert [r["body"]["model"] for r in fake_openai.requests] == ["b-model"]
