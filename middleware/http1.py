@@ -67,6 +67,7 @@ class Connection(asyncio.Protocol):
         self.buffered = 0
         self.paused = False
         self.complete = False
+        self.keep_alive = False
         self.error: BaseException | None = None
         self.wake: asyncio.Future | None = None
         self.got_bytes = False
@@ -115,6 +116,8 @@ class Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.complete = True
+        # llhttp answers should_keep_alive() only until feed_data() returns: ask while the message is current.
+        self.keep_alive = self.parser.should_keep_alive()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -207,7 +210,7 @@ class Connection(asyncio.Protocol):
             return
         self.clear_deadline()
         self.head = None
-        if self.complete and self.error is None and not self.closed and self.parser.should_keep_alive():
+        if self.complete and self.keep_alive and self.error is None and not self.closed:
             self.pool.put(self)
         else:
             self.close()

@@ -1,0 +1,164 @@
+"""The upstream hot-path client (middleware/http1.py) against real sockets: the cases the gateway tests rarely hit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from middleware.http1 import Pool, UpstreamTimeoutError
+from tests.servers import free_port
+
+OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+
+
+async def serve(handler) -> tuple[asyncio.AbstractServer, str, list]:
+    """A raw TCP server; `handler(reader, writer, seen)` answers; `seen` collects each request head."""
+    seen: list[bytes] = []
+
+    async def on_conn(reader, writer):
+        try:
+            await handler(reader, writer, seen)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}/v1/chat/completions", seen
+
+
+async def read_request(reader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return head + await reader.readexactly(length)
+
+
+async def test_a_pooled_connection_the_upstream_drops_is_retried_once_on_a_fresh_one():
+    connections = []
+
+    async def flaky(reader, writer, seen):
+        connections.append(writer)
+        seen.append(await read_request(reader))
+        writer.write(OK)  # HTTP/1.1: the client keeps the connection for the next request
+        await writer.drain()
+        if len(connections) == 1:
+            seen.append(await read_request(reader))  # the next request on it is dropped without an answer,
+            return  # as when an upstream times out an idle connection just as the client reuses it
+
+    server, url, seen = await serve(flaky)
+    pool = Pool()
+    try:
+        for _ in range(2):
+            conn = await pool.request("POST", url, {"content-type": "application/json"}, b'{"a":1}', None)
+            assert conn.status == 200
+            assert await conn.read() == b"{}"
+        assert len(seen) == 3 and all(s.endswith(b'{"a":1}') for s in seen)
+        assert seen[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:")
+        assert len(connections) == 2
+    finally:
+        await pool.close()
+        server.close()
+
+
+async def test_a_connection_closed_while_idle_is_not_reused():
+    connections = []
+
+    async def one_answer_then_close(reader, writer, seen):
+        connections.append(writer)
+        seen.append(await read_request(reader))
+        writer.write(OK)
+        await writer.drain()
+
+    server, url, seen = await serve(one_answer_then_close)
+    pool = Pool()
+    try:
+        for _ in range(2):
+            conn = await pool.request("POST", url, {}, b"x", None)
+            assert await conn.read() == b"{}"
+            await asyncio.sleep(0.05)  # the server's close reaches the idle connection in the pool
+        assert len(seen) == 2 and len(connections) == 2
+    finally:
+        await pool.close()
+        server.close()
+
+
+async def test_keep_alive_reuses_one_connection():
+    connections = []
+
+    async def keep_alive(reader, writer, seen):
+        connections.append(writer)
+        while True:
+            try:
+                seen.append(await read_request(reader))
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(OK)
+
+    server, url, seen = await serve(keep_alive)
+    pool = Pool()
+    try:
+        for _ in range(5):
+            conn = await pool.request("POST", url, {}, b"x", None)
+            assert await conn.read() == b"{}"
+        assert len(seen) == 5 and len(connections) == 1
+    finally:
+        await pool.close()
+        server.close()
+
+
+async def test_deadline_raises_and_the_connection_is_not_reused():
+    async def never_answers(reader, writer, seen):
+        seen.append(await read_request(reader))
+        await asyncio.sleep(5)
+
+    server, url, seen = await serve(never_answers)
+    pool = Pool()
+    try:
+        with pytest.raises(UpstreamTimeoutError):
+            await pool.request("POST", url, {}, b"x", pool.loop.time() + 0.1)
+        assert len(seen) == 1  # it was sent, and not retried: a timeout is not a dropped idle connection
+        assert not any(pool.idle.values())
+    finally:
+        await pool.close()
+        server.close()
+
+
+async def test_connection_refused_is_an_oserror():
+    pool = Pool()
+    with pytest.raises(ConnectionRefusedError):
+        await pool.request("POST", f"http://127.0.0.1:{free_port()}/v1/x", {}, b"x", None)
+
+
+async def test_a_body_delimited_by_close_and_a_chunked_stream_both_arrive_whole():
+    async def until_close(reader, writer, seen):
+        seen.append(await read_request(reader))
+        if b"/stream" in seen[-1]:
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            for part in (b"data: 1\n\n", b"data: 2\n\n"):
+                writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+                await writer.drain()
+                await asyncio.sleep(0.01)
+            writer.write(b"0\r\n\r\n")
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it")
+        await writer.drain()
+
+    server, url, _ = await serve(until_close)
+    pool = Pool()
+    try:
+        conn = await pool.request("GET", url, {}, None, None)
+        assert await conn.read() == b"all of it"
+        conn = await pool.request("POST", url.replace("/v1/", "/stream/"), {}, b"{}", None)
+        assert [c async for c in conn.chunks()] == [b"data: 1\n\n", b"data: 2\n\n"]
+    finally:
+        await pool.close()
+        server.close()
+
+
+async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent():
+    pool = Pool()
+    with pytest.raises(ValueError, match="line break"):
+        await pool.request("POST", "http://127.0.0.1:9/x", {"authorization": "Bearer k\r\nx-evil: 1"}, b"", None)
