@@ -28,7 +28,8 @@ class Auth:
         if self.master is not None:
             given = presented_key(call.headers)
             if not given:
-                raise AuthError("missing API key: send the gateway key as 'Authorization: Bearer <key>'")
+                raise AuthError("missing API key: send the gateway key as 'Authorization: Bearer <key>', "
+                                "'x-api-key: <key>' or 'api-key: <key>'")
             if not hmac.compare_digest(given.encode(), self.master):
                 raise AuthError("invalid API key")
             call.identity = "master"
