@@ -85,7 +85,9 @@ class Gemini(GoogleGenAI):
     config_keys = frozenset()
 
     def validate_deployment(self, d: Deployment) -> list[str]:
-        return [] if d.api_key else ["gemini needs api_key (or the GEMINI_API_KEY environment variable)"]
+        if d.api_key or any(rule.param == "api_key" for rule in d.clientside_auth):
+            return []
+        return ["gemini needs api_key (or the GEMINI_API_KEY environment variable)"]
 
     def model_url(self, d: Deployment, method: str) -> str:
         return f"{d.api_base or self.default_base}/models/{d.upstream_model}:{method}"

@@ -141,3 +141,15 @@ def test_api_key_is_never_in_the_url():
 def test_system_only_conversation_becomes_a_user_turn():
     body = chat_body({"messages": [{"role": "system", "content": "Say hi."}]})
     assert body == {"contents": [{"role": "user", "parts": [{"text": "Say hi."}]}]}
+
+
+def test_a_key_is_required_at_startup_unless_clients_may_bring_one(monkeypatch):
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    problems: list[str] = []
+    build_deployment({"model_name": "f", "litellm_params": {"model": "gemini/gemini-2.0-flash"}}, 0, problems, [], "t")
+    assert problems and "GEMINI_API_KEY" in problems[0]
+    problems.clear()
+    build_deployment({"model_name": "f", "litellm_params": {"model": "gemini/gemini-2.0-flash",
+                                                            "configurable_clientside_auth_params": ["api_key"]}},
+                     0, problems, [], "t")
+    assert problems == []
