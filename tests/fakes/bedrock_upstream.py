@@ -98,9 +98,9 @@ class FakeBedrock:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.app = Starlette(routes=[
-            Route("/model/{model}/converse", self.converse, methods=["POST"]),
-            Route("/model/{model}/converse-stream", self.converse_stream, methods=["POST"]),
-            Route("/model/{model}/invoke", self.invoke, methods=["POST"]),
+            Route("/model/{model:path}/converse", self.converse, methods=["POST"]),
+            Route("/model/{model:path}/converse-stream", self.converse_stream, methods=["POST"]),
+            Route("/model/{model:path}/invoke", self.invoke, methods=["POST"]),
             Route("/endpoints/{name}/invocations", self.sagemaker, methods=["POST"]),
         ])
 
