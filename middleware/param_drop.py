@@ -10,6 +10,7 @@ a parameter through. Fields that are not OpenAI parameters are provider-specific
 
 from __future__ import annotations
 
+from kernel.bodies import drop_path
 from kernel.call import Call, Next, Reply
 from kernel.errors import ClientError, UnsupportedParam
 from kernel.params import OPENAI_PARAMS
@@ -18,31 +19,6 @@ from kernel.registry import PROVIDERS, middleware
 # Fields every provider accepts: they are the request itself, not tunable parameters.
 _ALWAYS = frozenset({"model", "messages", "prompt", "input", "stream", "stream_options"})
 CHECKED = OPENAI_PARAMS - _ALWAYS
-
-
-def drop_path(body: dict, path: str) -> dict:
-    """Remove `a.b` or `tools[*].input_examples` from a body, copying only what it changes."""
-    head, _, rest = path.partition(".")
-    if head.endswith("[*]"):
-        key = head[:-3]
-        items = body.get(key)
-        if not isinstance(items, list):
-            return body
-        if not rest:
-            return {k: v for k, v in body.items() if k != key}
-        new_items = [drop_path(i, rest) if isinstance(i, dict) else i for i in items]
-        if all(a is b for a, b in zip(new_items, items, strict=True)):
-            return body
-        return {**body, key: new_items}
-    if head not in body:
-        return body
-    if not rest:
-        return {k: v for k, v in body.items() if k != head}
-    inner = body[head]
-    if not isinstance(inner, dict):
-        return body
-    new_inner = drop_path(inner, rest)
-    return body if new_inner is inner else {**body, head: new_inner}
 
 
 def _names(value: object, field: str) -> tuple[str, ...]:

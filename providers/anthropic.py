@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from kernel.bodies import drop_paths
 from kernel.call import Call
 from kernel.errors import ContextWindowExceeded, UnsupportedParam, UpstreamError, UpstreamUnavailable
 from kernel.models import Deployment
@@ -96,7 +97,8 @@ class Anthropic:
             version = call.headers.get("anthropic-version")
             if version:
                 headers["anthropic-version"] = version  # the client chose the shape it sends and expects
-            body = {**native, "model": d.upstream_model}
+            # The native body skips the canonical param_drop, so the deployment's always-dropped paths apply here.
+            body = drop_paths({**native, "model": d.upstream_model}, d.additional_drop_params)
             for key, value in d.defaults.items():
                 if key in ("temperature", "top_p", "top_k", "max_tokens") and key not in body:
                     body[key] = value

@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
+from kernel.bodies import drop_path
 from kernel.call import Call
 from kernel.errors import ClientError, UnsupportedParam
-from middleware.param_drop import ParamDrop, drop_path
+from middleware.param_drop import ParamDrop
 from tests.fakes.chain import RecordingNext, make_gateway
 
 
