@@ -3,7 +3,7 @@
 The seed's "Pass User LLM API Keys, Fallbacks": the body's `user_config` (model_list, num_retries,
 allowed_fails, fallbacks, timeout, routing_strategy, ...) is validated like the config file, with errors
 naming the path (`user_config.model_list[0].litellm_params.model: ...`), and becomes a RoutingContext that
-lives on this call only. It carries credentials and URLs, so it is refused unless
+lives on this call only (when the call's model is one it lists; other models keep the gateway's config). It carries credentials and URLs, so it is refused unless
 general_settings.allow_client_side_credentials is true; and nothing in it is ever filled from the
 server's environment (no `os.environ/` references, no provider key variables).
 """
@@ -17,7 +17,7 @@ import cattrs
 
 from kernel.call import Call, Next, Reply
 from kernel.config import CONFIG_SCHEMA, ENV_PREFIX, RouterSettings, build_deployment, json_path, schema_problems
-from kernel.errors import ClientError, PermissionDenied, UnknownModel
+from kernel.errors import ClientError, PermissionDenied
 from kernel.models import ModelTable
 from kernel.registry import middleware
 from kernel.routing import ROUTING_KEY, RoutingContext
@@ -128,7 +128,8 @@ class UserConfig:
         rc = build_user_router(data)
         model = call.model
         if model is not None and "," not in model and not rc.models.lookup(model):
-            raise UnknownModel(f"model {model!r} is not in user_config.model_list "
-                               f"(it has: {', '.join(rc.models.names())})", param="model")
+            # The seed's JS example names a model its user_config does not list: it is served by the
+            # gateway's own config, as it would be without user_config (and with nothing from the user's).
+            return await next(call)
         call.options[ROUTING_KEY] = rc
         return await next(call)

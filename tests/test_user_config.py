@@ -80,11 +80,22 @@ def test_nothing_outlives_the_request(fake_openai, theirs, start_gateway):
     assert chat(gw, "gpt-3.5-turbo").status_code == 200  # the file config is untouched
 
 
-def test_request_model_must_be_in_the_user_model_list(fake_openai, theirs, start_gateway):
+def test_a_model_the_user_config_does_not_list_is_served_by_the_gateway_config(fake_openai, theirs, start_gateway):
+    # The seed's OpenAI JS example: user_config lists user-azure-instance and user-openai-instance,
+    # and the request asks for gpt-3.5-turbo.
+    gw = start_gateway({"model_list": [dep("gpt-3.5-turbo", "up", fake_openai.url, key="sk-server")], **OPT_IN})
+    resp = chat(gw, "gpt-3.5-turbo", user_config=seed_user_config(theirs.url),
+                messages=[{"role": "user", "content": "Say this is a test"}])
+    assert resp.status_code == 200
+    assert resp.json()["choices"][0]["message"]["content"] == "echo: Say this is a test"
+    assert [r["headers"]["authorization"] for r in fake_openai.requests] == ["Bearer sk-server"]
+    assert theirs.requests == []
+
+
+def test_an_invalid_user_config_is_refused_even_when_unused(fake_openai, theirs, start_gateway):
     gw = start_gateway({"model_list": [dep("gpt-3.5-turbo", "up", fake_openai.url)], **OPT_IN})
-    resp = chat(gw, "gpt-3.5-turbo", user_config=seed_user_config(theirs.url))
+    resp = chat(gw, "gpt-3.5-turbo", user_config={"model_list": "nope"})
     assert resp.status_code == 400
-    assert "user_config.model_list" in resp.json()["error"]["message"]
     assert fake_openai.requests == []
 
 
