@@ -186,8 +186,8 @@ class Connection(asyncio.Protocol):
                     if self.paused:
                         self.paused = False
                         self.transport.resume_reading()
-                    for part in parts:
-                        yield part
+                    # Whatever arrived since the last read goes on as one piece: one write to the client, not one each.
+                    yield parts[0] if len(parts) == 1 else b"".join(parts)
                     continue
                 if self.complete:
                     return
