@@ -6,7 +6,7 @@ import anthropic
 import httpx
 import pytest
 
-from tests.routing_helpers import MESSAGES, answered_by, chat, dep, sdk
+from tests.routing_helpers import MESSAGES, answered_by, chat, dep, routing, sdk
 from tests.servers import free_port
 
 
@@ -167,3 +167,13 @@ def test_mock_testing_fallbacks(fake_openai, start_gateway):
     assert answered_by(resp) == "b-model"
     assert resp.headers["x-relaykit-attempted-fallbacks"] == "1"
     assert [r["body"]["model"] for r in fake_openai.requests] == ["b-model"]
+
+
+def test_upstream_404_falls_back_and_cools(fake_openai, start_gateway):
+    url = fake_openai.url
+    gw = start_gateway({"model_list": [dep("a", "gone", url + "/nowhere", model_info={"id": "gone"}),
+                                       dep("b", "good", url)],
+                        "router_settings": {"fallbacks": [{"a": ["b"]}], "allowed_fails": 3}})
+    resp = chat(gw, "a")
+    assert answered_by(resp) == "good"  # the upstream has no such path: a deployment problem, not the request's
+    assert list(routing(gw).state.cooling) == ["gone"]

@@ -158,8 +158,8 @@ class RoutingContext:
         kind, cls = policy.failure_kind(err, self.fails_policy)
         if cls is not None:
             allowed = self.fails_policy[cls]
-        elif isinstance(err, UpstreamAuthError):
-            allowed = 0  # the upstream refused our key: waiting out a minute of failures will not fix that
+        elif isinstance(err, UpstreamAuthError) or policy.is_missing(err):
+            allowed = 0  # our key refused, or no such model there: a minute of failures will not fix that
         elif policy.is_health_failure(err):
             allowed = self.settings.allowed_fails
         else:
@@ -202,7 +202,7 @@ class RoutingContext:
             names = self._mapped(opts.get("content_policy_fallbacks"), self.content_policy_fallbacks, model,
                                  "content_policy_fallbacks")
         if names is None:
-            if not (isinstance(err, NoDeploymentsAvailable)
+            if not (isinstance(err, NoDeploymentsAvailable) or policy.is_missing(err)
                     or (isinstance(err, UpstreamError) and not isinstance(err, UpstreamBadRequest))):
                 return []
             asked = opts.get("fallbacks")

@@ -46,6 +46,11 @@ def lookup(table: dict[type, int], err: BaseException) -> int | None:
     return None
 
 
+def is_missing(err: GatewayError) -> bool:
+    """The upstream has no such model or deployment (404): the deployment's problem, not the request's."""
+    return isinstance(err, UpstreamBadRequest) and err.status == 404
+
+
 def is_health_failure(err: GatewayError) -> bool:
     """Failures that say something about the deployment (not about the request): they count toward cooldown."""
     return err.retryable or isinstance(err, UpstreamAuthError)
