@@ -115,3 +115,11 @@ def test_upstream_refusing_our_key_cools_at_once(fake_openai, start_gateway):
     assert chat(gw, "m").status_code == 401
     assert list(routing(gw).state.cooling) == ["revoked"]  # one refusal, although 3 failures are allowed
     assert chat(gw, "m").status_code == 429
+
+
+def test_a_404_behind_a_wildcard_is_the_clients_typo_and_cools_nothing(fake_openai, start_gateway):
+    gw = start_gateway({"model_list": [{"model_name": "openai/*", "litellm_params": {
+        "model": "openai/*", "api_base": fake_openai.url + "/nowhere", "api_key": "sk-up"}}]})
+    for _ in range(3):
+        assert chat(gw, "openai/gpt-typo").status_code == 404
+    assert routing(gw).state.cooling == {}

@@ -158,8 +158,10 @@ class RoutingContext:
         kind, cls = policy.failure_kind(err, self.fails_policy)
         if cls is not None:
             allowed = self.fails_policy[cls]
-        elif isinstance(err, UpstreamAuthError) or policy.is_missing(err):
-            allowed = 0  # our key refused, or no such model there: a minute of failures will not fix that
+        elif isinstance(err, UpstreamAuthError) or (policy.is_missing(err) and "*" not in d.model_name):
+            # Our key refused, or the configured model missing there: a minute of failures will not fix that.
+            # (Behind a wildcard a 404 is the client's model name, not the deployment's fault.)
+            allowed = 0
         elif policy.is_health_failure(err):
             allowed = self.settings.allowed_fails
         else:
