@@ -13,13 +13,15 @@ import socket
 import ssl as _ssl
 import zlib
 from collections import deque
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httptools
 
 _IDLE_S = 60.0  # a pooled connection unused this long is closed rather than reused
 _PAUSE_AT = 1 << 18  # buffered stream bytes before the upstream is asked to wait (client slower than upstream)
 _URL_CACHE_MAX = 4096
+_URL_SAFE = "/?#[]@!$&'()*+,;=:%-._~"
+_OWN_HEADERS = frozenset({"host", "content-length"})  # computed here; a provider's copy would be a duplicate
 
 
 class UpstreamTimeoutError(TimeoutError):
@@ -39,12 +41,12 @@ class _Target:
         self.host = parts.hostname
         self.port = parts.port or (443 if self.tls else 80)
         self.key = (self.tls, self.host, self.port)
-        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        # Sent as given (no re-quoting of what is already escaped: SigV4 signs the exact path), with only
+        # characters that cannot appear on a request line percent-encoded, as httpx would.
+        target = quote((parts.path or "/") + ("?" + parts.query if parts.query else ""), safe=_URL_SAFE)
         default = (self.tls and self.port == 443) or (not self.tls and self.port == 80)
         netloc = f"[{self.host}]" if ":" in self.host else self.host
         host_header = netloc if default else f"{netloc}:{self.port}"
-        if any(c in target for c in " \r\n"):
-            raise ValueError("a URL path may not contain spaces or line breaks")
         self.prefix = f"{target} HTTP/1.1\r\nhost: {host_header}\r\n".encode("latin-1")
 
 
@@ -285,6 +287,8 @@ class Pool:
         t = self.target(url)
         lines = []
         for k, v in headers.items():
+            if k.lower() in _OWN_HEADERS:
+                continue
             if "\n" in v or "\r" in v or "\n" in k or "\r" in k:
                 raise ValueError(f"header {k!r} contains a line break")
             lines.append(f"{k}: {v}\r\n")

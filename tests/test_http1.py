@@ -162,3 +162,23 @@ async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent():
     pool = Pool()
     with pytest.raises(ValueError, match="line break"):
         await pool.request("POST", "http://127.0.0.1:9/x", {"authorization": "Bearer k\r\nx-evil: 1"}, b"", None)
+
+
+async def test_the_request_head_is_exact_and_provider_copies_of_host_or_length_are_not_duplicated():
+    async def answer(reader, writer, seen):
+        seen.append(await read_request(reader))
+        writer.write(OK)
+        await writer.drain()
+
+    server, url, seen = await serve(answer)
+    pool = Pool()
+    try:
+        conn = await pool.request("POST", url.replace("/v1/chat/completions", "/model/a b/x%2Fy:converse"),
+                                  {"Host": "elsewhere", "content-length": "999", "x-api-key": "k"}, b"{}", None)
+        assert await conn.read() == b"{}"
+        port = url.split(":")[2].split("/")[0]
+        assert seen == [b"POST /model/a%20b/x%2Fy:converse HTTP/1.1\r\nhost: 127.0.0.1:" + port.encode()
+                        + b"\r\nx-api-key: k\r\ncontent-length: 2\r\n\r\n{}"]
+    finally:
+        await pool.close()
+        server.close()
