@@ -389,6 +389,32 @@ def check_targets(out: dict) -> dict:
     return got
 
 
+def markdown(out: dict) -> str:
+    """The run as the tables bench/README.md shows."""
+    rows = ["| case | direct p50 / p99, 1 conn | relaykit p50 / p99, 1 conn | **added p50 / p99**, 1 conn "
+            "| direct req/s, 32 conns | **relaykit req/s**, 32 conns | relaykit p99, 32 conns | CPU s / 1k req |",
+            "|---|---|---|---|---|---|---|---|"]
+    streams = ["| case | direct TTFT | relaykit TTFT | **added TTFT** | **added per chunk** | frames |",
+               "|---|---|---|---|---|---|"]
+    for name, r in out["cases"].items():
+        if "c1" in r:
+            d1, g1, d32, g32 = r["c1"]["direct"], r["c1"]["relaykit"], r["c32"]["direct"], r["c32"]["relaykit"]
+            rows.append(f"| {name} | {d1['p50_ms']:.3f} / {d1['p99_ms']:.3f} ms | {g1['p50_ms']:.3f} / {g1['p99_ms']:.3f} ms "
+                        f"| **{r['c1']['added_p50_ms']:.3f} / {r['c1']['added_p99_ms']:.3f} ms** | {d32['rps']:,.0f} "
+                        f"| **{g32['rps']:,.0f}** | {g32['p99_ms']:.1f} ms | {g32['cpu_s_per_1k']:.3f} |")
+        else:
+            streams.append(f"| {name} | {r['ttft_ms']['direct']:.3f} ms | {r['ttft_ms']['relaykit']:.3f} ms "
+                           f"| **{r['added_ttft_ms']:.3f} ms** | **{r['added_per_chunk_ms']:.4f} ms** | {r['frames']} |")
+    extra = [f"start to first served request: {out['startup_s']:.3f} s; peak RSS: {out['peak_rss_mb']:.1f} MB; "
+             f"load average before/after: {out['load_before']} / {out['load_after']}"]
+    if "soak" in out:
+        s = out["soak"]
+        extra.append(f"soak: RSS {s['half']['rss_mb']} MB after {s['half']['requests']:,} requests, "
+                     f"{s['end']['rss_mb']} MB after {s['end']['requests']:,} (growth {s['growth_mb']} MB)")
+    skipped = [f"skipped {k}: {v}" for k, v in out["skipped"].items()]
+    return "\n".join([*rows, "", *streams, "", *extra, *skipped])
+
+
 def machine() -> dict:
     cpu = ""
     try:
@@ -438,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.out) if args.out else RESULTS / (datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + ".json")
     path.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
     missed = [k for k, v in out["targets"].items() if not v["met"]]
+    print()
+    print(markdown(out))
+    print()
     print(f"results: {path}")
     print("targets missed: " + ("; ".join(f"{k} = {out['targets'][k]['value']} (target {out['targets'][k]['target']})"
                                           for k in missed) if missed else "none"))
