@@ -212,6 +212,7 @@ class Connection(asyncio.Protocol):
             return
         self.clear_deadline()
         self.head = None
+        self.body = []  # an idle pooled connection must not hold on to its last answer
         if self.complete and self.keep_alive and self.error is None and not self.closed:
             self.pool.put(self)
         else:
