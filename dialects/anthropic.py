@@ -14,7 +14,7 @@ from dialects.anthropic_stream import STOP_REASON, anthropic_usage, encode_strea
 from dialects.openai import parse_json_body
 from kernel.call import Call, Reply
 from kernel.errors import GatewayError
-from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS
+from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS, option_problem
 from kernel.registry import register_dialect
 
 _SPECIAL = (GATEWAY_FIELDS | CLIENT_CREDENTIAL_FIELDS) - {"metadata"}
@@ -38,6 +38,9 @@ def _set_aside(call: Call, body: dict) -> dict:
             if value.get("user_id") is not None:
                 native["metadata"] = {"user_id": value["user_id"]}
         elif key in GATEWAY_FIELDS:
+            problem = option_problem(key, value)
+            if problem:
+                raise bad(key, problem.split(" ", 1)[1])
             call.options[key] = value
         else:
             native[key] = value

@@ -8,7 +8,7 @@ import orjson
 
 from kernel.call import Call, Reply
 from kernel.errors import ClientError, GatewayError, UpstreamError
-from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS
+from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS, option_problem
 from kernel.registry import register_dialect
 from kernel.sse import frame
 
@@ -69,6 +69,9 @@ def set_aside(call: Call, body: dict) -> dict:
             else:
                 call.metadata = {"value": value}
         elif key in GATEWAY_FIELDS:
+            problem = option_problem(key, value)
+            if problem:
+                raise ClientError(problem, param=key)
             call.options[key] = value
         else:
             upstream[key] = value

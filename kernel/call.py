@@ -48,7 +48,6 @@ class Call:
     stream: bool = False
     identity: str | None = None  # who the caller is, once auth has run
     deployment: Deployment | None = None  # the route decision
-    candidates: list[Deployment] = Factory(list)  # further deployments the fallback may try
     attempts: list[Attempt] = Factory(list)
     metadata: dict[str, Any] = Factory(dict)  # the client's `metadata`, for logs only
     options: dict[str, Any] = Factory(dict)  # gateway-only request fields (fallbacks, drop_params, ...)

@@ -27,3 +27,36 @@ CLIENT_CREDENTIAL_FIELDS = frozenset({
     "vertex_project", "vertex_location", "vertex_credentials", "aws_access_key_id",
     "aws_secret_access_key", "aws_session_token", "aws_region_name", "aws_profile_name",
 })
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+
+
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _names(v) -> bool:
+    return isinstance(v, list) and all(isinstance(i, str) for i in v)
+
+
+# What each typed gateway-only field must be; checked when a dialect sets it aside, so a bad value is a 400
+# naming the field rather than a failure deep in the chain.
+_OPTION_CHECKS = {
+    "request_timeout": (_number, "a number of seconds greater than 0"),
+    "num_retries": (_count, "a whole number >= 0"),
+    "max_fallbacks": (_count, "a whole number >= 0"),
+    "drop_params": (lambda v: isinstance(v, bool), "true or false"),
+    "fastest_response": (lambda v: isinstance(v, bool), "true or false"),
+    "additional_drop_params": (_names, "an array of strings"),
+    "allowed_openai_params": (_names, "an array of strings"),
+}
+
+
+def option_problem(key: str, value: object) -> str | None:
+    """Why a gateway-only field's value is unusable, or None when it is fine (or not a typed field)."""
+    check = _OPTION_CHECKS.get(key)
+    if check is None or check[0](value):
+        return None
+    return f"'{key}' must be {check[1]}"

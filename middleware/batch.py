@@ -29,7 +29,7 @@ def split_models(model: str) -> list[str]:
 
 def member(call: Call, model: str) -> Call:
     """A copy of the call for one model: its own route decision, attempts, options and headers."""
-    return attrs.evolve(call, model=model, deployment=None, candidates=[], attempts=[], reply_headers={},
+    return attrs.evolve(call, model=model, deployment=None, attempts=[], reply_headers={},
                         options=dict(call.options), upstream_s=0.0)
 
 

@@ -155,3 +155,31 @@ async def test_fold_runs_outermost_first_and_unwinds_in_reverse():
     reply = await handler(make_call(make_gateway()))
     assert reply.body == 1
     assert seen == ["a>", "b>", "answer", "<b", "<a"]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("request_timeout", "soon", "'request_timeout' must be a number of seconds greater than 0"),
+    ("request_timeout", 0, "'request_timeout' must be a number of seconds greater than 0"),
+    ("num_retries", -1, "'num_retries' must be a whole number >= 0"),
+    ("drop_params", "yes", "'drop_params' must be true or false"),
+    ("additional_drop_params", "tools", "'additional_drop_params' must be an array of strings"),
+])
+async def test_decode_checks_typed_gateway_fields(field, value, message):
+    gw = make_gateway()
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], field: value}
+    nxt = RecordingNext()
+    with pytest.raises(ClientError) as info:
+        await DialectDecode(None, gw)(make_call(gw, orjson.dumps(body)), nxt)
+    assert info.value.message == message
+    assert info.value.param == field
+    assert nxt.calls == []
+
+
+async def test_anthropic_decode_checks_typed_gateway_fields_too():
+    gw = make_gateway()
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}], "request_timeout": "x"}
+    nxt = RecordingNext()
+    with pytest.raises(ClientError) as info:
+        await DialectDecode(None, gw)(make_call(gw, orjson.dumps(body), dialect="anthropic"), nxt)
+    assert info.value.message == "request_timeout: must be a number of seconds greater than 0"
+    assert nxt.calls == []
