@@ -289,6 +289,8 @@ class Bench:
             check_answer(case.direct, case.stream)
             check_answer(case.relaykit, case.stream)
             out["cases"][case.name] = self.stream_case(case) if case.stream else self.plain_case(case, pids)
+        if a.floor:
+            out["floor"] = self.floor(all_cases[0], upstream_url)
         if a.soak:
             out["soak"] = self.soak(all_cases[0], pids)
         out["peak_rss_mb"] = round(rss_mb(pids, "VmHWM"), 1)
@@ -296,6 +298,17 @@ class Bench:
         out["load_after"] = load()
         out["targets"] = check_targets(out)
         return out
+
+    def floor(self, case: Case, upstream_url: str) -> dict:
+        """The `openai->openai` load against bench/floor.py: the stack without the pipeline."""
+        port = free_port()
+        proc = self.start([sys.executable, "-m", "bench.floor", "--port", str(port), "--upstream", upstream_url,
+                           "--key", UPSTREAM_KEY], cwd=str(ROOT), stdout=subprocess.DEVNULL)
+        target = Target(f"http://127.0.0.1:{port}/v1/chat/completions", case.direct.body, case.relaykit.headers)
+        wait_http(target, 30, proc)
+        check_answer(target, False)
+        floor_case = Case("floor (bare pass-through, no pipeline)", target, case.direct)
+        return self.plain_case(floor_case, tree_pids(proc.pid))
 
     def plain_case(self, case: Case, pids: list[int]) -> dict:
         a = self.args
@@ -396,7 +409,10 @@ def markdown(out: dict) -> str:
             "|---|---|---|---|---|---|---|---|"]
     streams = ["| case | direct TTFT | relaykit TTFT | **added TTFT** | **added per chunk** | frames |",
                "|---|---|---|---|---|---|"]
-    for name, r in out["cases"].items():
+    cases = dict(out["cases"])
+    if "floor" in out:
+        cases["floor: bare pass-through on the same stack, no pipeline"] = out["floor"]
+    for name, r in cases.items():
         if "c1" in r:
             d1, g1, d32, g32 = r["c1"]["direct"], r["c1"]["relaykit"], r["c32"]["direct"], r["c32"]["relaykit"]
             rows.append(f"| {name} | {d1['p50_ms']:.3f} / {d1['p99_ms']:.3f} ms | {g1['p50_ms']:.3f} / {g1['p99_ms']:.3f} ms "
@@ -444,6 +460,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--driver", choices=("auto", "wrk", "asyncio"), default="auto")
     p.add_argument("--upstream", choices=("auto", "nginx", "builtin"), default="auto")
     p.add_argument("--workers", type=int, default=1, help="relaykit --num_workers (default 1)")
+    p.add_argument("--floor", action="store_true",
+                   help="also measure bench/floor.py, a bare pass-through on the same stack with no pipeline")
     p.add_argument("--soak", type=int, default=0, help="also send this many requests and report RSS growth")
     p.add_argument("--quick", action="store_true", help="tiny runs: checks the harness end to end")
     p.add_argument("--out", help="results file (default bench/results/<UTC time>.json)")
