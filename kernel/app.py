@@ -41,6 +41,10 @@ class App:
         self.gateway = gateway
         gateway.pipelines = pipelines
         self.router = PathRouter(pipelines)
+        # For paths no pipeline serves: the dialect of the longest served path that is a prefix of it, so a typo
+        # under /v1/messages/ still gets Anthropic's error envelope.
+        self.prefix_dialects = sorted(((path.rstrip("/") + "/", p.dialect) for p in pipelines.values()
+                                       for path in p.paths if "{" not in path), key=lambda kv: -len(kv[0]))
         self.max_body = int(gateway.settings.general.max_request_size_mb * 1024 * 1024)
 
     async def __call__(self, scope, receive, send) -> None:
@@ -76,12 +80,12 @@ class App:
         methods, params = self.router.match(path)
         if methods is None:
             err = NotFound(f"no route for {path}; see /v1/models for the models this gateway serves")
-            return await self.send_error(send, err, started)
+            return await self.send_error(send, err, started, dialect=self.dialect_near(path))
         pipeline = methods.get(scope["method"])
         if pipeline is None:
             err = GatewayError(f"method {scope['method']} is not allowed on {path}", status=405,
                                type="invalid_request_error", code="method_not_allowed")
-            return await self.send_error(send, err, started)
+            return await self.send_error(send, err, started, pipeline=next(iter(methods.values())))
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         call = Call(
             id=headers.get("x-request-id") or f"{_ID_PREFIX}{next(_ID_COUNTER):016x}",
@@ -117,6 +121,7 @@ class App:
     async def read_body(self, receive, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await _drain(receive, {"more_body": True})
             raise PayloadTooLarge(f"request body of {declared} bytes is over the {self.max_body}-byte limit")
         message = await receive()
         body = message.get("body", b"")
@@ -132,6 +137,7 @@ class App:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
+                await _drain(receive, message)
                 raise PayloadTooLarge(f"request body is over the {self.max_body}-byte limit")
             parts.append(chunk)
         return b"".join(parts)
@@ -148,9 +154,16 @@ class App:
                 out.append((k.encode("latin-1"), str(v).encode("latin-1")))
         return out
 
+    def dialect_near(self, path: str) -> str | None:
+        for prefix, dialect in self.prefix_dialects:
+            if path.startswith(prefix):
+                return dialect
+        return None
+
     async def send_error(self, send, err: GatewayError, started: float, call: Call | None = None,
-                         pipeline: Pipeline | None = None) -> None:
-        dialect = registry.DIALECTS.get(pipeline.dialect) if pipeline else None
+                         pipeline: Pipeline | None = None, dialect: str | None = None) -> None:
+        name = pipeline.dialect if pipeline else dialect
+        dialect = registry.DIALECTS.get(name) if name else None
         body = dialect.encode_error(err) if dialect is not None else _error_body(err)
         headers = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
         headers += [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in err.headers.items()]
@@ -201,6 +214,18 @@ class App:
                     await aclose()
                 except Exception:
                     log.debug("closing stream of call %s failed", call.id, exc_info=True)
+
+
+async def _drain(receive, message: dict, cap: int = 1 << 20) -> None:
+    """Read (and drop) up to `cap` more bytes of a refused body before answering 413.
+
+    Closing a socket with unread bytes in it makes the kernel send a reset, which can destroy the 413 before
+    the client reads it; draining a modest overage lets the client see the answer. Past `cap`, the reset
+    is the lesser cost."""
+    seen = 0
+    while message.get("more_body") and seen < cap:
+        message = await receive()
+        seen += len(message.get("body", b""))
 
 
 async def _watch_disconnect(receive, gone: asyncio.Future) -> None:

@@ -132,3 +132,13 @@ def test_error_after_stream_started_is_sent_in_band(client):
 def test_stream_failing_before_first_byte_is_an_ordinary_error(client):
     with pytest.raises(openai.RateLimitError):
         chat(client, "limited", stream=True)
+
+
+def test_errors_before_a_pipeline_is_chosen_use_the_nearest_dialect(gw):
+    reply = httpx.post(gw.url + "/v1/messages/nonsense", json={})
+    assert reply.status_code == 404
+    assert reply.json()["type"] == "error" and reply.json()["error"]["type"] == "not_found_error"  # Anthropic's
+    reply = httpx.get(gw.url + "/v1/messages")
+    assert reply.status_code == 405 and reply.json()["type"] == "error"
+    reply = httpx.get(gw.url + "/v1/chat/completions/extra")
+    assert reply.status_code == 404 and "error" in reply.json() and "type" not in reply.json()  # OpenAI's
