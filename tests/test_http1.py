@@ -182,3 +182,73 @@ async def test_the_request_head_is_exact_and_provider_copies_of_host_or_length_a
     finally:
         await pool.close()
         server.close()
+
+
+def _tls_pair(tmp_path):
+    """A throwaway CA and a certificate for 127.0.0.1/localhost signed by it (cryptography, when installed)."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def cert(subject, issuer, key, sign_key, sans=None, ca=False):
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+             .not_valid_after(now + datetime.timedelta(hours=1))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if sans:
+            b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return b.sign(sign_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relaykit test CA")])
+    ca_cert = cert(ca_name, ca_name, ca_key, ca_key, ca=True)
+    leaf = cert(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]), ca_name, key, ca_key,
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    pem = serialization.Encoding.PEM
+    (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(pem) + key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(tmp_path / "leaf.pem")
+    client = ssl.create_default_context(cadata=ca_cert.public_bytes(pem).decode())
+    return server, client
+
+
+async def test_https_upstreams_are_verified_and_pooled(tmp_path):
+    server_ctx, client_ctx = _tls_pair(tmp_path)
+    connections, seen = [], []
+
+    async def on_conn(reader, writer):
+        connections.append(writer)
+        try:
+            while True:
+                seen.append(await read_request(reader))
+                writer.write(OK)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_conn, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    pool = Pool()
+    pool._ssl = client_ctx  # the test CA instead of certifi's
+    try:
+        for _ in range(2):
+            conn = await pool.request("POST", f"https://localhost:{port}/v1/x", {}, b"{}", pool.loop.time() + 5)
+            assert conn.status == 200 and await conn.read() == b"{}"
+        assert len(seen) == 2 and len(connections) == 1
+        assert seen[0].startswith(b"POST /v1/x HTTP/1.1\r\nhost: localhost:%d\r\n" % port)
+        untrusted = Pool()  # certifi's CAs: the test CA is not among them
+        with pytest.raises(OSError):  # ssl.SSLCertVerificationError, which the gateway maps to UpstreamUnavailable
+            await untrusted.request("POST", f"https://localhost:{port}/v1/x", {}, b"{}", untrusted.loop.time() + 5)
+        await untrusted.close()
+    finally:
+        await pool.close()
+        server.close()
