@@ -3,13 +3,15 @@ to the model's OpenAI deployment, swapping the gateway key for the upstream key.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import orjson
 
 from kernel.call import Call, Next, Reply
 from kernel.errors import UnknownModel
 from kernel.registry import PROVIDERS, middleware
 from kernel.upstream import UpstreamRequest
-from middleware.provider_call import upstream_of
+from middleware.provider_call import relay, upstream_of
 
 # Client headers worth passing on; auth and hop-by-hop headers are never forwarded.
 _PASS_HEADERS = ("content-type", "accept", "openai-beta", "idempotency-key")
@@ -50,8 +52,6 @@ class Forward:
         rest = call.path[3:] if call.path.startswith("/v1/") else call.path
         url = provider.forward_url(d, rest)
         if call.query:
-            from urllib.parse import urlencode
-
             url += "?" + urlencode(call.query)
         headers = {k: call.headers[k] for k in _PASS_HEADERS if k in call.headers}
         headers.update(provider.auth_headers(d))
@@ -59,15 +59,4 @@ class Forward:
         if call.form is not None:  # a multipart upload: stream it through untouched
             content = call.form.chunks()
         req = UpstreamRequest(call.method, url, headers, content=content or None, stream=True)
-        total, _ = self.upstream.timeouts(d, call)
-        response = await self.upstream.open(req, d, total)
-        return Reply(status=response.status_code, stream=_chunks(response), wire="binary",
-                     media_type=response.headers.get("content-type", "application/json"))
-
-
-async def _chunks(response):
-    try:
-        async for chunk in response.aiter_raw():
-            yield chunk
-    finally:
-        await response.aclose()
+        return await relay(self.upstream, call, d, req)

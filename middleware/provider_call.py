@@ -129,6 +129,22 @@ class Upstream:
         )
 
 
+async def relay(upstream: Upstream, call: Call, d: Deployment, req: UpstreamRequest) -> Reply:
+    """Send a pass-through request and hand the upstream's answer back untouched (status, type and bytes)."""
+    total, _ = upstream.timeouts(d, call)
+    response = await upstream.open(req, d, total)
+    return Reply(status=response.status_code, stream=_raw_chunks(response), wire="binary",
+                 media_type=response.headers.get("content-type", "application/json"))
+
+
+async def _raw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    finally:
+        await response.aclose()
+
+
 def _refused(exc: Exception) -> bool:
     """True when a 'timeout' is really a refused or failed connection (httpx-aiohttp maps aiohttp's
     ClientConnectorError to ConnectTimeout); the chained cause is an OSError that is not a timeout."""

@@ -3,8 +3,9 @@
 The seed's "Pass User LLM API Keys, Fallbacks": the body's `user_config` (model_list, num_retries,
 allowed_fails, fallbacks, timeout, routing_strategy, ...) is validated like the config file, with errors
 naming the path (`user_config.model_list[0].litellm_params.model: ...`), and becomes a RoutingContext that
-lives on this call only (when the call's model is one it lists; other models keep the gateway's config). It carries credentials and URLs, so it is refused unless
-general_settings.allow_client_side_credentials is true; and nothing in it is ever filled from the
+lives on this call only (when the call's model is one it lists; other models keep the gateway's config).
+It carries credentials and URLs, so it is refused unless general_settings.allow_client_side_credentials
+is true; and nothing in it is ever filled from the
 server's environment (no `os.environ/` references, no provider key variables).
 """
 

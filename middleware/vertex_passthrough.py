@@ -18,7 +18,7 @@ from kernel.errors import NotFound
 from kernel.models import Deployment
 from kernel.registry import PROVIDERS
 from kernel.upstream import UpstreamRequest
-from middleware.provider_call import upstream_of
+from middleware.provider_call import relay, upstream_of
 
 _SCOPE = re.compile(r"v1(?:beta1)?/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/")
 # Client headers worth passing on; the client's own Authorization (the gateway key) never is.
@@ -56,15 +56,4 @@ class VertexPassThrough:
         headers = {k: call.headers[k] for k in _PASS_HEADERS if k in call.headers}
         headers.update(vertex.auth_headers(d))
         req = UpstreamRequest(call.method, url, headers, content=call.raw or None, stream=True)
-        total, _ = self.upstream.timeouts(d, call)
-        response = await self.upstream.open(req, d, total)
-        return Reply(status=response.status_code, stream=_chunks(response), wire="binary",
-                     media_type=response.headers.get("content-type", "application/json"))
-
-
-async def _chunks(response):
-    try:
-        async for chunk in response.aiter_raw():
-            yield chunk
-    finally:
-        await response.aclose()
+        return await relay(self.upstream, call, d, req)
