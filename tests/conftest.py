@@ -67,3 +67,19 @@ class _JSONSnapshotsDir(JSONSnapshotExtension):
 @pytest.fixture
 def json_snapshot(snapshot):
     return snapshot.use_extension(_JSONSnapshotsDir)
+
+
+JS_CLIENTS = Path(__file__).parent / "clients" / "js"
+
+
+@pytest.fixture(scope="session")
+def js_clients() -> Path:
+    """tests/clients/js with its npm packages installed (once per run); skips, saying why, without Node."""
+    import shutil
+    import subprocess
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are not installed on this machine")
+    if not (JS_CLIENTS / "node_modules" / "openai").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=JS_CLIENTS, check=True, timeout=300)
+    return JS_CLIENTS

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-from pathlib import Path
 
 import orjson
-import pytest
-
-JS = Path(__file__).parent / "clients" / "js"
-
-pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
-                                reason="Node.js and npm are not installed on this machine")
 
 
-@pytest.fixture(scope="module")
-def node_modules():
-    if not (JS / "node_modules" / "openai").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=JS, check=True, timeout=300)
-    return JS / "node_modules"
-
-
-def test_seed_openai_js_and_langchain_js(node_modules, fake_openai, start_gateway):
+def test_seed_openai_js_and_langchain_js(js_clients, fake_openai, start_gateway):
     params = {"api_base": fake_openai.url + "/v1", "api_key": "sk-upstream"}
     gw = start_gateway({"model_list": [
         {"model_name": "gpt-3.5-turbo", "litellm_params": {"model": "openai/gpt-3.5-turbo", **params}},
         {"model_name": "gpt-4", "litellm_params": {"model": "openai/gpt-4-0613", **params}},
     ]})
-    out = subprocess.run(["node", "seed_examples.mjs", gw.url], cwd=JS, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(["node", "seed_examples.mjs", gw.url], cwd=js_clients, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2500:]
     got = orjson.loads(out.stdout.strip().splitlines()[-1])
     assert got == {"openai": "echo: Say this is a test", "streamed": "echo: stream this please",

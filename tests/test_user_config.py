@@ -4,9 +4,7 @@ a router for one request only, and never filled from the server's environment.""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-from pathlib import Path
 
 import orjson
 import pytest
@@ -155,17 +153,14 @@ def test_user_config_with_batch(fake_openai, theirs, start_gateway):
     assert [i["model"] for i in resp.json()] == ["first", "second"]
 
 
-JS = Path(__file__).parent / "clients" / "js"
 
 
-@pytest.mark.skipif(shutil.which("node") is None or not (JS / "node_modules" / "openai").exists(),
-                    reason="Node.js or the JS client packages (tests/clients/js, see test_seed_js_clients) are missing")
-def test_seed_js_examples_for_user_config_and_user_keys(fake_openai, start_gateway):
+def test_seed_js_examples_for_user_config_and_user_keys(js_clients, fake_openai, start_gateway):
     gw = start_gateway({"model_list": [dep("gpt-3.5-turbo", "gpt-3.5-turbo", fake_openai.url, key="sk-server")],
                         **OPT_IN})
     env = {**os.environ, "AZURE_API_KEY": "sk-user-azure", "AZURE_API_VERSION": "2024-02-01",
            "AZURE_API_BASE": "https://user-resource.openai.azure.com", "OPENAI_API_KEY": "sk-user-openai"}
-    out = subprocess.run(["node", "routing_examples.mjs", gw.url], cwd=JS, capture_output=True, text=True,
+    out = subprocess.run(["node", "routing_examples.mjs", gw.url], cwd=js_clients, capture_output=True, text=True,
                          timeout=60, env=env)
     assert out.returncode == 0, out.stderr[-2500:]
     assert orjson.loads(out.stdout.strip().splitlines()[-1]) == {"user_config": "echo: Say this is a test",
