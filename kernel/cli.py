@@ -100,7 +100,9 @@ def serve(app: App, args: argparse.Namespace) -> int:
 
     options = dict(host=args.host, port=args.port, loop="uvloop", http="httptools", lifespan="on",
                    access_log=args.detailed_debug, log_level="debug" if args.detailed_debug else "warning",
-                   timeout_graceful_shutdown=30, server_header=False, date_header=False)
+                   timeout_graceful_shutdown=30, server_header=False, date_header=False,
+                   # relaykit reads neither the client address nor the scheme, so X-Forwarded-* parsing is wasted work
+                   proxy_headers=False)
     if args.num_workers > 1:
         os.environ[_ARGS_ENV] = json.dumps(vars(args))
         print(f"relaykit: listening on http://{args.host}:{args.port} with {args.num_workers} workers", flush=True)
