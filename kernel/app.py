@@ -1,6 +1,6 @@
 """The ASGI adapter: turns an HTTP request into a Call, runs its pipeline, and sends the Reply back.
 
-Raw ASGI on purpose: starlette's BaseHTTPMiddleware breaks streaming and costs time, and routing a
+Raw ASGI on purpose: starlette's base HTTP middleware class breaks streaming and costs time, and routing a
 handful of fixed paths needs a dict, not a framework.
 """
 

@@ -9,6 +9,7 @@ from syrupy.extensions.amber import AmberSnapshotExtension
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from kernel import registry
+from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.servers import ServerThread, gateway
 
@@ -27,6 +28,20 @@ def openai_upstream():
 def fake_openai(openai_upstream):
     openai_upstream.clear()
     return openai_upstream
+
+
+@pytest.fixture(scope="session")
+def anthropic_upstream():
+    fake = FakeAnthropic()
+    with ServerThread(fake.app) as server:
+        fake.url = server.url
+        yield fake
+
+
+@pytest.fixture
+def fake_anthropic(anthropic_upstream):
+    anthropic_upstream.clear()
+    return anthropic_upstream
 
 
 @pytest.fixture

@@ -10,26 +10,9 @@ import anthropic
 import httpx
 import pytest
 
-from tests.fakes.anthropic_upstream import FakeAnthropic
-from tests.servers import ServerThread
-
 WEATHER = {"name": "get_weather", "description": "Weather in a city",
            "input_schema": {"type": "object", "properties": {"location": {"type": "string"}},
                             "required": ["location"]}}
-
-
-@pytest.fixture(scope="module")
-def anthropic_server():
-    fake = FakeAnthropic()
-    with ServerThread(fake.app) as server:
-        fake.url = server.url
-        yield fake
-
-
-@pytest.fixture
-def fake_anthropic(anthropic_server):
-    anthropic_server.clear()
-    return anthropic_server
 
 
 @pytest.fixture

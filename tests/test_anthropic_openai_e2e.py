@@ -11,26 +11,9 @@ import json
 import openai
 import pytest
 
-from tests.fakes.anthropic_upstream import FakeAnthropic
-from tests.servers import ServerThread
-
 TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Weather in a city",
     "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}]
-
-
-@pytest.fixture(scope="module")
-def anthropic_server():
-    fake = FakeAnthropic()
-    with ServerThread(fake.app) as server:
-        fake.url = server.url
-        yield fake
-
-
-@pytest.fixture
-def fake_anthropic(anthropic_server):
-    anthropic_server.clear()
-    return anthropic_server
 
 
 @pytest.fixture
