@@ -20,6 +20,7 @@ from kernel.call import Call
 from kernel.errors import UpstreamError
 from kernel.models import Deployment
 from kernel.registry import register_provider
+from kernel.sse import lines
 from kernel.upstream import UpstreamRequest
 from providers.openai_errors import classify
 
@@ -182,21 +183,13 @@ def _embeddings(call: Call, payload: dict) -> dict:
 async def parse_stream(call: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
     """NDJSON lines → OpenAI chunks: a role chunk first, content deltas, then finish_reason and usage."""
     head = {"id": "chatcmpl-" + call.id, "object": "chat.completion.chunk", "created": 0, "model": ""}
-    started, tools_seen, buffer = False, 0, b""
-    async for piece in chunks:
-        buffer += piece
-        while True:
-            nl = buffer.find(b"\n")
-            if nl < 0:
-                break
-            line, buffer = buffer[:nl].strip(), buffer[nl + 1:]
-            if line:
-                for out in _stream_line(call, orjson.loads(line), head, started, tools_seen):
-                    started = True
-                    tools_seen += len(out["choices"][0]["delta"].get("tool_calls") or ()) if out["choices"] else 0
-                    yield out
-    if buffer.strip():
-        for out in _stream_line(call, orjson.loads(buffer), head, started, tools_seen):
+    started, tools_seen = False, 0
+    async for line in lines(chunks):
+        if not line.strip():
+            continue
+        for out in _stream_line(call, orjson.loads(line), head, started, tools_seen):
+            started = True
+            tools_seen += len(out["choices"][0]["delta"].get("tool_calls") or ()) if out["choices"] else 0
             yield out
 
 
