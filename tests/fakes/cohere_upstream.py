@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.recording import RecordingFake
+
 USAGE = {"billed_units": {"input_tokens": 5, "output_tokens": 3}, "tokens": {"input_tokens": 70, "output_tokens": 3}}
 
 
@@ -19,21 +21,13 @@ def event(kind: str, payload: dict) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **payload}) + b"\n\n"
 
 
-class FakeCohere:
+class FakeCohere(RecordingFake):
     """The fake's state; `app` is the ASGI app to serve."""
 
     def __init__(self) -> None:
-        self.requests: list[dict] = []
+        super().__init__()
         self.app = Starlette(routes=[Route("/v2/chat", self.chat, methods=["POST"]),
                                      Route("/v2/embed", self.embed, methods=["POST"])])
-
-    def clear(self) -> None:
-        self.requests.clear()
-
-    async def record(self, request: Request) -> dict:
-        body = orjson.loads(await request.body())
-        self.requests.append({"path": request.url.path, "headers": dict(request.headers), "body": body})
-        return body
 
     async def chat(self, request: Request) -> Response:
         body = await self.record(request)

@@ -13,15 +13,16 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.recording import RecordingFake
 
 CREATED = "2024-07-22T20:33:28.123648Z"
 
 
-class FakeOllama:
+class FakeOllama(RecordingFake):
     """The fake's state; `app` is the ASGI app to serve."""
 
     def __init__(self) -> None:
-        self.requests: list[dict] = []
+        super().__init__()
         self.openai = FakeOpenAI()  # Ollama's /v1 API speaks OpenAI's wire format
         self.openai.requests = self.requests
         self.app = Starlette(routes=[
@@ -30,14 +31,6 @@ class FakeOllama:
             Route("/v1/chat/completions", self.openai.handle, methods=["POST"]),
             Route("/v1/embeddings", self.openai.handle, methods=["POST"]),
         ])
-
-    def clear(self) -> None:
-        self.requests.clear()
-
-    async def record(self, request: Request) -> dict:
-        body = orjson.loads(await request.body())
-        self.requests.append({"path": request.url.path, "headers": dict(request.headers), "body": body})
-        return body
 
     async def chat(self, request: Request) -> Response:
         body = await self.record(request)
