@@ -95,6 +95,7 @@ class App:
             gateway=self.gateway,
             method=scope["method"],
             path=path,
+            raw_path=scope.get("raw_path") or b"",
             headers=headers,
             path_params=params,
             started=started,

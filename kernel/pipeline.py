@@ -159,4 +159,5 @@ def _compile(path: str) -> re.Pattern:
     for m in re.finditer(r"\{(\w+)(:path)?\}", path):
         out += re.escape(path[pos:m.start()]) + (f"(?P<{m[1]}>.+)" if m[2] else f"(?P<{m[1]}>[^/]+)")
         pos = m.end()
-    return re.compile(out + re.escape(path[pos:]) + "/?")
+    # DOTALL: a decoded %0A is still part of the path, for the route's own checks to refuse in its envelope.
+    return re.compile(out + re.escape(path[pos:]) + "/?", re.DOTALL)

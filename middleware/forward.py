@@ -3,12 +3,11 @@ to the model's OpenAI deployment, swapping the gateway key for the upstream key.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import orjson
 
 from kernel.call import Call, Next, Reply
 from kernel.errors import UnknownModel
+from kernel.paths import join_segments, path_segments, query_suffix
 from kernel.registry import PROVIDERS, middleware
 from kernel.upstream import UpstreamRequest
 from middleware.provider_call import relay, upstream_of
@@ -46,13 +45,16 @@ class Forward:
         raise UnknownModel(f"no OpenAI deployment is configured to serve {call.path}", param="model")
 
     async def __call__(self, call: Call, next: Next) -> Reply:
+        # Checked first, before anything else is looked at: the URL is built from these segments only, never
+        # from the decoded path, which the HTTP client would normalise (`..%2F` → `../` → out of /v1).
+        segments = path_segments(call.raw_path, call.path)
+        query = query_suffix(call.query)
+        if segments[0] == "v1":  # /v1/files/x and /files/x both go to the deployment's base (which ends in /v1)
+            segments = segments[1:]
         d = self.deployment_for(call)
         call.deployment = d
         provider = PROVIDERS[d.provider]
-        rest = call.path[3:] if call.path.startswith("/v1/") else call.path
-        url = provider.forward_url(d, rest)
-        if call.query:
-            url += "?" + urlencode(call.query)
+        url = provider.forward_url(d, "/" + join_segments(segments)) + query
         headers = {k: call.headers[k] for k in _PASS_HEADERS if k in call.headers}
         headers.update(provider.auth_headers(d))
         content = call.raw

@@ -3,24 +3,29 @@ swapped for the Vertex credentials of a configured `vertex_ai/` deployment (Lite
 
 The deployment is the one whose project and location match those in the path
 (`v1/projects/{project}/locations/{location}/...`), else one in the same project, else the first configured.
-The body and the answer (JSON or a stream) go through untouched.
+The body and the answer (JSON or a stream) go through untouched. The path is checked first (kernel/paths.py):
+the upstream URL is built from its plain segments only, and a location in it must look like one (it can name
+the upstream host).
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
 
 import attrs
 
 from kernel.call import Call, Next, Reply
 from kernel.errors import NotFound
 from kernel.models import Deployment
+from kernel.paths import UnsafePath, join_segments, path_segments, query_suffix
 from kernel.registry import PROVIDERS
 from kernel.upstream import UpstreamRequest
 from middleware.provider_call import relay, upstream_of
 
 _SCOPE = re.compile(r"v1(?:beta1)?/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/")
+# Vertex regions (us-central1, europe-west4, global): the location becomes part of the upstream host name, so
+# anything else (`evil.example#`) is refused rather than trusted.
+_LOCATION = re.compile(r"[a-z][a-z0-9-]{0,62}")
 # Client headers worth passing on; the client's own Authorization (the gateway key) never is.
 _PASS_HEADERS = ("content-type", "accept", "x-goog-user-project")
 
@@ -38,21 +43,23 @@ class VertexPassThrough:
         if m is None:
             return self.deployments[0], None
         project, location = m["project"], m["location"]
+        if not _LOCATION.fullmatch(location):
+            raise UnsafePath(f"{location!r} is not a Vertex AI location (such as us-central1)")
         same = [d for d in self.deployments if d.extra.get("vertex_project") == project]
         exact = [d for d in same if (d.extra.get("vertex_location") or "us-central1") == location]
         return (exact or same or self.deployments)[0], location
 
     async def __call__(self, call: Call, next: Next) -> Reply:
-        path = call.path_params.get("path", "").lstrip("/")
+        segments = path_segments(call.raw_path, call.path)[1:]  # without the vertex_ai/ prefix
+        query = query_suffix(call.query)
+        path = "/".join(segments)  # decoded, only to find the project and location
         d, location = self.deployment_for(path)
         call.deployment = d
         vertex = PROVIDERS["vertex_ai"]
         d = await vertex.prepare(d, self.upstream)
         if location is not None and location != d.extra.get("vertex_location"):
             d = attrs.evolve(d, extra={**d.extra, "vertex_location": location})  # the host follows the path's region
-        url = f"{vertex.base(d)}/{path}"
-        if call.query:
-            url += "?" + urlencode(call.query)
+        url = f"{vertex.base(d)}/{join_segments(segments)}{query}"
         headers = {k: call.headers[k] for k in _PASS_HEADERS if k in call.headers}
         headers.update(vertex.auth_headers(d))
         req = UpstreamRequest(call.method, url, headers, content=call.raw or None, stream=True)
