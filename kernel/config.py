@@ -54,6 +54,7 @@ class GeneralSettings:
     master_key: str | None = attrs.field(default=None, repr=False)
     allow_client_side_credentials: bool = False
     max_request_size_mb: float = 10.0
+    max_batch_models: int = 10  # names in one `"model": "a,b,..."` batch (duplicates count): each is an upstream call
 
 
 @frozen

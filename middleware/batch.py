@@ -3,6 +3,11 @@
 The answer is a JSON list in the order the models were named; a model that fails gets its error object
 in its slot, so one bad member never turns the whole list into an error. With `fastest_response: true`
 the first success is the answer and the other calls are cancelled.
+
+A list answer is an OpenAI-SDK convention, so lists are served on the OpenAI dialect's chat and completions
+routes only; elsewhere (`/v1/messages`, Azure's paths, embeddings) a comma list is a 400 before any upstream call.
+Each member is one upstream call and goes through the router on its own, so rpm/tpm limits count N calls;
+`general_settings.max_batch_models` caps N (duplicates included).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from kernel.registry import DIALECTS, middleware
 from kernel.routing import ROUTING_KEY, routing_of
 
 _ENDPOINTS = frozenset({"chat", "completions"})
+_DIALECTS = frozenset({"openai"})
 
 
 def split_models(model: str) -> list[str]:
@@ -37,15 +43,26 @@ def member(call: Call, model: str) -> Call:
 class Batch:
     def __init__(self, options, gateway) -> None:
         self.rc = routing_of(gateway)
+        # From the gateway's config, never from a request's user_config: a client must not lift its own cap.
+        self.max_models = gateway.settings.general.max_batch_models
 
     async def __call__(self, call: Call, next: Next) -> Reply:
         model = call.model
-        if model is None or "," not in model or call.endpoint not in _ENDPOINTS:
+        if model is None or "," not in model:
             return await next(call)
         rc = call.options.get(ROUTING_KEY) or self.rc
         if model in rc.models.exact:  # a configured name that happens to hold a comma
             return await next(call)
-        members = [member(call, m) for m in split_models(model)]
+        if call.dialect not in _DIALECTS or call.endpoint not in _ENDPOINTS:
+            raise ClientError("'model' names several models separated by commas; batch lists are only for the "
+                              "OpenAI chat/completions routes (/v1/chat/completions, /v1/completions)",
+                              param="model", code="batch_not_supported")
+        names = split_models(model)
+        if len(names) > self.max_models:
+            raise ClientError(f"'model' names {len(names)} models; a batch may name at most {self.max_models} "
+                              "(general_settings.max_batch_models; repeated names count)",
+                              param="model", code="too_many_models")
+        members = [member(call, m) for m in names]
         if call.options.get("fastest_response"):
             return await self.fastest(call, members, next)
         if call.stream:
