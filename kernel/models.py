@@ -9,6 +9,8 @@ from types import MappingProxyType
 import attrs
 from attrs import field, frozen
 
+from kernel.errors import UnknownModel
+
 EMPTY: Mapping = MappingProxyType({})
 
 
@@ -65,6 +67,12 @@ class Deployment:
         return attrs.evolve(self, upstream_model=self.upstream_model.replace("*", star, 1))
 
 
+# What a wildcard may fill into an upstream model name, which providers splice into URL paths (Gemini, Vertex,
+# Bedrock, Azure): `/` is fine (`meta-llama/Llama-3.1-8B`), but a `.`/`..` segment, `?`, `#`, `%`, `\\`,
+# whitespace or a control character would let a client steer the request elsewhere on the upstream host.
+_UNSAFE_CAPTURE = re.compile(r"(?:^|/)\.{1,2}(?:/|$)|[?#%\\\s\x00-\x1f\x7f]")
+
+
 def _star_capture(pattern: str, name: str) -> str:
     prefix, _, suffix = pattern.partition("*")
     end = len(name) - len(suffix) if suffix else len(name)
@@ -105,6 +113,9 @@ class ModelTable:
         for pattern, group in self.wildcards:
             prefix, _, suffix = pattern.partition("*")
             if model.startswith(prefix) and model.endswith(suffix) and len(model) >= len(prefix) + len(suffix):
+                if _UNSAFE_CAPTURE.search(model[len(prefix):len(model) - len(suffix)]):
+                    raise UnknownModel(f"model {model!r} has characters or path segments a model name cannot have "
+                                       "(., .. segments, ?, #, %, \\, whitespace or control characters)", param="model")
                 found = [d.for_request(model) for d in group]
                 if len(self._cache) < 4096:  # bounded: clients choose these names
                     self._cache[model] = found
