@@ -8,6 +8,8 @@ from pathlib import Path
 
 from setuptools import find_packages
 
+from kernel.pipeline import default_pipelines_text
+
 ROOT = Path(__file__).parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
@@ -26,5 +28,8 @@ def test_kernel_data_files_are_declared_and_present():
     for needed in ("schemas/config.schema.json", "schemas/pipelines.schema.json", "pipelines.yaml"):
         assert any(fnmatch(needed, g) for g in globs), needed
         assert (ROOT / "kernel" / needed).is_file(), needed
-    # The shipped default pipelines are the repository's pipelines.yaml, not a drifting copy.
-    assert (ROOT / "kernel" / "pipelines.yaml").read_text() == (ROOT / "pipelines.yaml").read_text()
+    # The shipped default pipelines are the repository's pipelines.yaml, not a drifting copy: the package's file is a
+    # link to it (a wheel build copies the target in), and it is what the gateway loads as its built-in pipelines.
+    shipped = ROOT / "kernel" / "pipelines.yaml"
+    assert shipped.is_symlink() and shipped.resolve() == (ROOT / "pipelines.yaml").resolve()
+    assert default_pipelines_text() == (ROOT / "pipelines.yaml").read_text()
