@@ -54,6 +54,7 @@ class GeneralSettings:
     master_key: str | None = attrs.field(default=None, repr=False)
     allow_client_side_credentials: bool = False
     max_request_size_mb: float = 10.0
+    max_response_size_mb: float = 128.0  # a non-streamed upstream answer past this is a 502 (streams have no cap)
 
 
 @frozen
