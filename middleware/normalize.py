@@ -1,8 +1,9 @@
 """Response normalize: provider wire → canonical form, unless the client speaks the provider's wire (fast path).
 
 Either way the upstream's 2xx is checked to be an answer before it climbs past the router (kernel/answers.py):
-on the fast path a whole body is parsed once and its top-level shape checked, on both paths an SSE stream is
-checked line by line as it passes, and a provider parser that cannot read what it got is a typed 502, not a 500.
+on the fast path a whole body is parsed once and its top-level shape checked (a lighter check past 2 MiB), on
+both paths an SSE stream is checked line by line as it passes, and a provider parser that cannot read what it
+got is a typed 502, not a 500.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-from kernel.answers import STREAMS, StreamCheck, checked, checked_stream, invalid
+from kernel.answers import STREAMS, StreamCheck, checked_fast, checked_stream, invalid
 from kernel.call import Call, Next, Reply
 from kernel.registry import DIALECTS, middleware
 
@@ -35,7 +36,7 @@ class ResponseNormalize:
             reply.stream = checked_stream(reply.stream, StreamCheck(call, done_ok=STREAMS[wire]))
         if wire == DIALECTS[call.dialect].wire:
             if reply.stream is None and reply.raw is not None:
-                reply.parsed = checked(call, reply.raw, wire)
+                reply.parsed = checked_fast(call, reply.raw, wire)
             return reply
         if reply.stream is not None:
             reply.canonical_stream()

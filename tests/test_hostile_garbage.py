@@ -152,6 +152,13 @@ def test_every_json_endpoint_checks_its_own_shape(gw, http, path, body):
     check_502(http.post(gw.url + path, json=body), "openai", "fault")
 
 
+@pytest.mark.parametrize(("client", "prefix"), [("openai", "fault"), ("anthropic", "anth")])
+@pytest.mark.parametrize("cue", ["bightml-3000000", "bigobject-3000000"])
+def test_a_big_body_that_is_no_answer_fails_the_lighter_check_too(gw, http, client, prefix, cue):
+    """Past 2 MiB the fast path checks an object's braces and the endpoint's key instead of parsing all of it."""
+    check_502(post(http, gw, client, f"{prefix}/{cue}"), client, prefix)
+
+
 def test_an_embedding_list_passes_on_the_embeddings_path(gw, http):
     r = http.post(gw.url + "/v1/embeddings", json={"model": "fault/embed-20000", "input": "x"})
     assert r.status_code == 200 and len(r.json()["data"]) >= 1

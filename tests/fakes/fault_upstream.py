@@ -11,6 +11,8 @@ It speaks OpenAI's paths (/v1/chat/completions, /v1/embeddings, /v1/audio/transc
     garbage · html · empty · list · object · choices-str · truncated
                     HTTP 200 with a body that is no answer: text, an HTML page, nothing, [1,2,3], {},
                     {"choices": "x"}, a valid answer cut in half
+    bightml-<N> · bigobject-<N>
+                    the same, N characters long: an HTML page, a JSON object of no endpoint's shape
     sse-garbage · sse-html · sse-valid-then-garbage · sse-valid-then-badjson
                     HTTP 200 text/event-stream that is no event stream, or one that starts well and then breaks
 
@@ -226,6 +228,10 @@ class FaultUpstream:
             return b"application/json", chat_completion(model, content), None
         if kind == "embed" and size.isdigit():
             return b"application/json", embeddings(int(size), model), None
+        if kind == "bightml" and size.isdigit():
+            return b"text/html", HTML[:-8] + text(int(size)).encode() + b"</html>\n", None
+        if kind == "bigobject" and size.isdigit():
+            return b"application/json", orjson.dumps({"object": "what", "text": text(int(size))}), None
         if cue in BAD_BODIES:
             ctype, data = BAD_BODIES[cue]
             return ctype, data, None
