@@ -68,6 +68,8 @@ class Reply:
       `decode` turns them into the canonical body when the client speaks another dialect;
     - `stream` + `wire`: with `wire` set, raw byte frames in that format; with `wire` None, canonical chunk dicts.
     `wire == "binary"` means opaque bytes (audio, files) that are passed through untouched.
+    `parsed` is `raw` parsed (in its `wire` format), kept once the fast path has checked it, so later layers
+    (usage for routing and spend) need not parse it again; `raw` is still what the client gets.
     """
 
     status: int = 200
@@ -79,6 +81,7 @@ class Reply:
     decode_stream: Callable[[AsyncIterator[bytes]], AsyncIterator[dict]] | None = None
     media_type: str = "application/json"
     headers: dict[str, str] = Factory(dict)
+    parsed: Any = None
 
     def canonical(self) -> Any:
         """The canonical body, decoding upstream bytes on first use."""

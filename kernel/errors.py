@@ -12,6 +12,8 @@
     └── UpstreamError          carries the deployment name, never its key
         ├── UpstreamTimeout      504, retryable
         ├── UpstreamUnavailable  502/503/5xx, retryable (connection refused, overloaded)
+        │   └── InvalidUpstreamResponse  502, a 2xx that is no answer (not JSON, wrong shape, broken stream)
+        ├── UpstreamResponseTooLarge     502, an answer over general_settings.max_response_size_mb
         ├── RateLimited          429, retryable, may carry retry_after
         ├── ContextWindowExceeded 400
         ├── ContentPolicy        400
@@ -120,6 +122,22 @@ class UpstreamUnavailable(UpstreamError):
     type = "api_error"
     code = "upstream_unavailable"
     retryable = True
+
+
+class InvalidUpstreamResponse(UpstreamUnavailable):
+    """The upstream said 2xx but sent no answer (garbage, HTML, an empty body, the wrong JSON shape, a stream
+    of non-events): the deployment's failure, so retried, counted toward its cooldown and fallen back from."""
+
+    code = "invalid_upstream_response"
+
+
+class UpstreamResponseTooLarge(UpstreamError):
+    """A non-streamed answer over the configured size limit. Not retryable and not counted against the
+    deployment: the request asked for that much."""
+
+    status = 502
+    type = "api_error"
+    code = "upstream_response_too_large"
 
 
 class RateLimited(UpstreamError):

@@ -4,6 +4,14 @@ Why not aiohttp's ClientSession: profiled under `python -m bench`, building its 
 multidicts, payload registry, trace hooks) and its per-request timer cost a third of the gateway's CPU.
 This client does one thing: send a prepared head and body on a pooled connection and hand back the
 status, the headers and the body (whole or as it arrives), with one timer per request.
+
+Two ways to take a body, with different flow control:
+- `chunks()` (streams): at most about _PAUSE_AT bytes wait in memory; past that the socket is paused until
+  the consumer takes them, so a slow client slows the upstream instead of filling the gateway.
+- `read(limit)` (whole answers): never pauses (nothing else would take the bytes: pausing there stalled every
+  answer over 256 KiB until its deadline) and fails with ResponseTooLargeError past `limit` bytes, on the
+  wire or once decompressed. Memory for one answer of N bytes: the received pieces, then their join (about
+  2·N for the instant of the join, N after it); a compressed answer adds its decompressed size (≤ limit).
 """
 
 from __future__ import annotations
@@ -26,6 +34,14 @@ _OWN_HEADERS = frozenset({"host", "content-length"})  # computed here; a provide
 
 class UpstreamTimeoutError(TimeoutError):
     """The request's deadline passed."""
+
+
+class ResponseTooLargeError(Exception):
+    """A whole-body read passed its byte limit (on the wire or decompressed); the connection is closed."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer is over {limit} bytes")
+        self.limit = limit
 
 
 class _Target:
@@ -68,6 +84,7 @@ class Connection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.buffered = 0
         self.paused = False
+        self.limit: int | None = None  # set by read(): a whole body, taken without pausing, up to this many bytes
         self.complete = False
         self.keep_alive = False
         self.error: BaseException | None = None
@@ -109,9 +126,15 @@ class Connection(asyncio.Protocol):
             self.head.set_result(None)
 
     def on_body(self, body: bytes) -> None:
+        if self.error is not None:
+            return  # failed (over the limit, timed out): the rest of this segment is dropped, not kept
         self.body.append(body)
         self.buffered += len(body)
-        if self.buffered > _PAUSE_AT and not self.paused:
+        if self.limit is not None:  # a whole body: keep reading, up to its limit
+            if self.buffered > self.limit:
+                self._too_large()
+                return
+        elif self.buffered > _PAUSE_AT and not self.paused:  # a stream: wait until the consumer takes some
             self.paused = True
             self.transport.pause_reading()
         self._wake()
@@ -141,6 +164,11 @@ class Connection(asyncio.Protocol):
             self.head.set_exception(exc)
         self._wake()
 
+    def _too_large(self) -> None:
+        self.body, self.buffered = [], 0  # let go of what came so far at once
+        self._fail(ResponseTooLargeError(self.limit))
+        self.transport.abort()
+
     def _expired(self) -> None:
         self.timer = None
         self._fail(UpstreamTimeoutError())
@@ -161,12 +189,22 @@ class Connection(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
 
-    async def read(self) -> bytes:
-        """The whole body (decompressed if the upstream sent it compressed anyway)."""
+    async def read(self, limit: int = 1 << 62) -> bytes:
+        """The whole body (decompressed if the upstream sent it compressed anyway), at most `limit` bytes.
+
+        Raises ResponseTooLargeError past `limit`, with the connection closed and what came so far dropped."""
+        self.limit = limit
+        if self.buffered > limit:
+            self._too_large()
+        elif self.paused:  # paused before read() was called (a body that arrived ahead of its reader)
+            self.paused = False
+            self.transport.resume_reading()
         try:
-            while not self.complete:
-                if self.error is not None:
+            while True:
+                if self.error is not None:  # first: the parser may finish a message it was failed in
                     raise self.error
+                if self.complete:
+                    break
                 self.wake = self.pool.loop.create_future()
                 await self.wake
         except BaseException:
@@ -176,7 +214,7 @@ class Connection(asyncio.Protocol):
         self.release()
         encoding = self.header(b"content-encoding")
         if encoding in (b"gzip", b"deflate"):
-            data = zlib.decompress(data, 31 if encoding == b"gzip" else 15)
+            data = _decompress(data, 31 if encoding == b"gzip" else 15, limit)
         return data
 
     async def chunks(self):
@@ -223,6 +261,17 @@ class Connection(asyncio.Protocol):
         self.clear_deadline()
         if self.transport is not None:
             self.transport.abort()
+
+
+def _decompress(data: bytes, wbits: int, limit: int) -> bytes:
+    """zlib.decompress that stops past `limit` output bytes (a small compressed body can expand a thousandfold)."""
+    d = zlib.decompressobj(wbits)
+    out = d.decompress(data, limit + 1)
+    if len(out) > limit or d.unconsumed_tail:
+        raise ResponseTooLargeError(limit)
+    if not d.eof:
+        raise zlib.error("incomplete compressed body")
+    return out
 
 
 class Pool:

@@ -15,7 +15,8 @@ from kernel.models import Deployment
 from kernel.registry import PROVIDERS, middleware
 from kernel.upstream import UpstreamRequest
 from middleware.client_credentials import apply_credentials
-from middleware.upstream_http import FastClient, handles
+from middleware.http1 import ResponseTooLargeError
+from middleware.upstream_http import FastClient, handles, too_large
 
 DEFAULT_TIMEOUT = 600.0  # seconds, LiteLLM's default for a whole call
 
@@ -34,7 +35,8 @@ class Upstream:
 
     def __init__(self, gateway) -> None:
         self.client: httpx.AsyncClient | None = None
-        self.fast = FastClient()  # the hot path: plain JSON bodies and streams
+        self.max_response = int(gateway.settings.general.max_response_size_mb * (1 << 20))
+        self.fast = FastClient(self.max_response)  # the hot path: plain JSON bodies and streams
         self.router = gateway.settings.router
         self.shared = gateway.shared  # where provider `prepare` hooks keep what outlives a call (OAuth tokens)
         gateway.on_startup(self.start)
@@ -93,8 +95,8 @@ class Upstream:
         if response.status_code >= 400:
             try:
                 async with asyncio.timeout(total):
-                    data = await response.aread()
-            except (TimeoutError, httpx.HTTPError):
+                    data = await read_capped(response, self.max_response)
+            except (TimeoutError, httpx.HTTPError, ResponseTooLargeError):
                 data = b""
             finally:
                 await response.aclose()
@@ -111,7 +113,9 @@ class Upstream:
             )
         try:
             async with asyncio.timeout(total - (time.perf_counter() - t0)):
-                data = await response.aread()
+                data = await read_capped(response, self.max_response)
+        except ResponseTooLargeError:
+            raise too_large(d, self.max_response) from None
         except TimeoutError:
             raise UpstreamTimeout(f"deployment {d.label} did not finish within {total:g}s", deployment=d.id) from None
         except httpx.HTTPError as exc:
@@ -127,6 +131,19 @@ class Upstream:
             decode=functools.partial(provider.parse_response, call),
             media_type=response.headers.get("content-type", "application/json"),
         )
+
+
+async def read_capped(response: httpx.Response, limit: int) -> bytes:
+    """The whole (decoded) body, held once as in http1.py; ResponseTooLargeError past `limit` bytes, where httpx's
+    aread() has no limit at all."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLargeError(limit)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 async def relay(upstream: Upstream, call: Call, d: Deployment, req: UpstreamRequest) -> Reply:

@@ -87,7 +87,7 @@ def settle(rc: RoutingContext, stats, reply: Reply, t0: float) -> None:
 
 def tokens_of(reply: Reply) -> int:
     """total_tokens of an answer; raw bytes are parsed only for usage-based routing, which needs it."""
-    body = reply.body
+    body = reply.body if reply.body is not None else reply.parsed
     if body is None and reply.raw is not None and reply.wire != "binary":
         try:
             body = orjson.loads(reply.raw)

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 
 from kernel.call import Call, Reply
-from kernel.errors import UpstreamTimeout, UpstreamUnavailable
+from kernel.errors import UpstreamResponseTooLarge, UpstreamTimeout, UpstreamUnavailable
 from kernel.models import Deployment
 from kernel.upstream import UpstreamRequest
-from middleware.http1 import Connection, Pool, UpstreamTimeoutError
+from middleware.http1 import Connection, Pool, ResponseTooLargeError, UpstreamTimeoutError
 
 
 def handles(req: UpstreamRequest) -> bool:
@@ -27,11 +27,20 @@ def handles(req: UpstreamRequest) -> bool:
     return req.data is None and req.files is None and (req.content is None or type(req.content) is bytes)
 
 
-class FastClient:
-    """One pool of keep-alive connections per process (TCP_NODELAY on each); see middleware/http1.py."""
+def too_large(d: Deployment, limit: int) -> UpstreamResponseTooLarge:
+    return UpstreamResponseTooLarge(
+        f"deployment {d.label} answered more than {limit / (1 << 20):g} MiB, the limit for a non-streamed answer "
+        "(general_settings.max_response_size_mb); stream the call or raise the limit", deployment=d.id)
 
-    def __init__(self) -> None:
+
+class FastClient:
+    """One pool of keep-alive connections per process (TCP_NODELAY on each); see middleware/http1.py.
+
+    A non-streamed answer is held whole, at most `max_response` bytes of it (see http1.py for the memory bound)."""
+
+    def __init__(self, max_response: int = 128 << 20) -> None:
         self.pool: Pool | None = None
+        self.max_response = max_response
 
     def start(self) -> None:
         if self.pool is None:
@@ -70,7 +79,9 @@ class FastClient:
                          decode_stream=_bind_stream(provider, call),
                          media_type=_text(conn.header(b"content-type"), "text/event-stream"))
         try:
-            data = await conn.read()
+            data = await conn.read(self.max_response)
+        except ResponseTooLargeError:
+            raise too_large(d, self.max_response) from None
         except UpstreamTimeoutError:
             raise UpstreamTimeout(f"deployment {d.label} did not finish within {total:g}s", deployment=d.id) from None
         except (OSError, zlib.error) as exc:
@@ -83,8 +94,8 @@ class FastClient:
     async def _fail(self, call: Call, conn: Connection, d: Deployment, provider: Any, t0: float) -> None:
         """Read an error answer (best effort, within the request's deadline) and raise the provider's typed error."""
         try:
-            data = await conn.read()
-        except (OSError, zlib.error):
+            data = await conn.read(self.max_response)
+        except (OSError, zlib.error, ResponseTooLargeError):
             data = b""
         call.upstream_s += time.perf_counter() - t0
         raise provider.parse_error(conn.status, httpx.Headers(conn.headers), data, d)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from kernel.answers import checked, invalid
 from kernel.call import Call
 from kernel.sse import sse_events
 from providers.anthropic_request import JSON_TOOL, wants_json_tool
@@ -63,7 +64,7 @@ def message_of(content: list, json_mode: bool) -> tuple[dict, bool]:
 
 
 def parse_response(call: Call, data: bytes) -> dict:
-    msg = orjson.loads(data)
+    msg = checked(call, data, "anthropic")  # a JSON object with "type": "message" and a "content" list
     message, answered_json = message_of(msg.get("content") or [], wants_json_tool(call.body))
     finish = "stop" if answered_json else FINISH.get(msg.get("stop_reason"), "stop")
     return {
@@ -92,7 +93,12 @@ async def parse_stream(call: Call, chunks: AsyncIterator[bytes], error_of) -> As
         return {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
 
     async for event, data in sse_events(chunks):
-        payload = orjson.loads(data)
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise invalid(call, "a stream event whose data is not valid JSON") from None
+        if type(payload) is not dict:
+            raise invalid(call, "a stream event whose data is not a JSON object")
         kind = payload.get("type") or event
         if kind == "message_start":
             msg = payload.get("message") or {}

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import orjson
 
+from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import ClientError
 from kernel.models import Deployment
@@ -111,7 +112,7 @@ class Bedrock:
 
     def parse_response(self, call: Call, data: bytes) -> dict:
         if call.endpoint == "embeddings":
-            resp = orjson.loads(data)
+            resp = json_object(call, data)
             embeddings = resp.get("embeddings")
             if isinstance(embeddings, dict):  # Cohere with embedding_types: {"float": [[...]]}
                 embeddings = embeddings.get("float") or []

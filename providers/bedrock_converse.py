@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import ClientError
 from providers.aws_eventstream import messages
@@ -160,7 +161,7 @@ def _model(call: Call) -> str:
 
 
 def chat_response(call: Call, data: bytes) -> dict:
-    resp = orjson.loads(data)
+    resp = json_object(call, data)
     text, reasoning, tool_calls = [], [], []
     for block in ((resp.get("output") or {}).get("message") or {}).get("content") or ():
         if "text" in block:

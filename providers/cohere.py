@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import UpstreamAuthError, UpstreamError
 from kernel.models import Deployment
@@ -108,7 +109,7 @@ def _usage(usage: dict | None) -> dict:
 
 
 def parse_response(call: Call, data: bytes) -> dict:
-    payload = orjson.loads(data)
+    payload = json_object(call, data)
     if call.endpoint == "embeddings":
         vectors = (payload.get("embeddings") or {}).get("float") or []
         tokens = int(((payload.get("meta") or {}).get("billed_units") or {}).get("input_tokens") or 0)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from kernel.answers import json_object
 from kernel.call import Call
 from kernel.models import Deployment
 from kernel.registry import register_provider
@@ -62,7 +63,7 @@ class GoogleGenAI:
 
     def parse_response(self, call: Call, data: bytes) -> dict:
         if call.endpoint == "embeddings":
-            vectors, tokens = self.embed_vectors(orjson.loads(data))
+            vectors, tokens = self.embed_vectors(json_object(call, data))
             body = call.body or {}
             model = call.deployment.upstream_model if call.deployment is not None else (call.model or "")
             return embedding_list(vectors, model, tokens, body.get("encoding_format"))

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import ContentPolicy, UpstreamAuthError, UpstreamError
 from kernel.models import Deployment
@@ -94,7 +95,7 @@ def _message(candidate: dict, call: Call) -> dict:
 
 
 def chat_response(call: Call, data: bytes) -> dict:
-    resp = orjson.loads(data)
+    resp = json_object(call, data)
     candidates = resp.get("candidates") or []
     feedback = resp.get("promptFeedback") or {}
     if not candidates and feedback.get("blockReason"):

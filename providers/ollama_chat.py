@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import UpstreamError
 from kernel.models import Deployment
@@ -151,7 +152,7 @@ def _created(data: dict) -> int:
 
 
 def parse_response(call: Call, data: bytes) -> dict:
-    payload = orjson.loads(data)
+    payload = json_object(call, data)
     if call.endpoint == "embeddings":
         return _embeddings(call, payload)
     message = payload.get("message") or {}

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 import orjson
 from attrs import frozen
 
+from kernel.answers import checked, invalid
 from kernel.call import Call
 from kernel.models import EMPTY, Deployment
 from kernel.registry import register_provider
@@ -105,13 +106,19 @@ class OpenAICompatible:
                                stream=False, wire="binary" if data.get("response_format") in ("text", "srt", "vtt") else None)
 
     def parse_response(self, call: Call, data: bytes) -> dict:
-        return orjson.loads(data)
+        return checked(call, data, "openai")  # the wire is the canonical form: checking its shape is all there is
 
     async def parse_stream(self, call: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
         async for _event, data in sse_events(chunks):
             if data == b"[DONE]":
                 return
-            yield orjson.loads(data)
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise invalid(call, "a stream event whose data is not valid JSON") from None
+            if type(chunk) is not dict or not isinstance(chunk.get("choices", ()), list | tuple):
+                raise invalid(call, 'a stream event that is not a chat completion chunk (no "choices" list)')
+            yield chunk
 
     def parse_error(self, status: int, headers, data: bytes, d: Deployment):
         return parse_openai_error(status, headers, data, d)

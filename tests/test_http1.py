@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from middleware.http1 import Pool, UpstreamTimeoutError
+from middleware.http1 import _PAUSE_AT, Pool, ResponseTooLargeError, UpstreamTimeoutError
 from tests.servers import free_port
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
@@ -249,6 +249,130 @@ async def test_https_upstreams_are_verified_and_pooled(tmp_path):
         with pytest.raises(OSError):  # ssl.SSLCertVerificationError, which the gateway maps to UpstreamUnavailable
             await untrusted.request("POST", f"https://localhost:{port}/v1/x", {}, b"{}", untrusted.loop.time() + 5)
         await untrusted.close()
+    finally:
+        await pool.close()
+        server.close()
+
+
+BIG = bytes(range(256)) * 4096  # 1 MiB, four times _PAUSE_AT
+
+
+def big_answer(body: bytes, *, chunked: bool = False, encoding: bytes | None = None) -> bytes:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n"
+    if encoding:
+        head += b"content-encoding: " + encoding + b"\r\n"
+    if not chunked:
+        return head + b"content-length: %d\r\n\r\n" % len(body) + body
+    pieces = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 1000]), body[i:i + 1000]) for i in range(0, len(body), 1000))
+    return head + b"transfer-encoding: chunked\r\n\r\n" + pieces + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_read_takes_a_body_past_the_pause_threshold_and_keeps_the_connection(chunked):
+    """read() once stalled here: the socket paused at _PAUSE_AT and only chunks() resumed it (a 504 at the deadline)."""
+    assert len(BIG) > 4 * _PAUSE_AT - 1
+
+    async def answer(reader, writer, seen):
+        while True:
+            try:
+                seen.append(await read_request(reader))
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(big_answer(BIG, chunked=chunked))
+            await writer.drain()
+
+    server, url, seen = await serve(answer)
+    pool = Pool()
+    try:
+        for _ in range(2):
+            conn = await pool.request("POST", url, {}, b"{}", pool.loop.time() + 5)
+            assert await conn.read() == BIG
+        assert len(seen) == 2 and len(pool.idle[conn.key]) == 1  # read to the end: pooled and reused
+    finally:
+        await pool.close()
+        server.close()
+
+
+async def test_read_resumes_a_body_that_was_paused_before_it_was_asked_for():
+    async def answer(reader, writer, seen):
+        seen.append(await read_request(reader))
+        writer.write(big_answer(BIG))
+        await writer.drain()
+
+    server, url, _ = await serve(answer)
+    pool = Pool()
+    try:
+        conn = await pool.request("POST", url, {}, b"{}", pool.loop.time() + 5)
+        await asyncio.sleep(0.2)  # the body arrives meanwhile; with no reader yet, the socket pauses
+        assert conn.paused
+        assert await conn.read() == BIG
+    finally:
+        await pool.close()
+        server.close()
+
+
+async def test_read_past_its_limit_fails_at_once_and_closes_the_connection():
+    closed = asyncio.Event()
+
+    async def answer(reader, writer, seen):
+        seen.append(await read_request(reader))
+        writer.write(big_answer(BIG))
+        try:
+            await writer.drain()
+            await reader.read()  # returns at EOF: the client closed its end
+        except ConnectionError:
+            pass
+        closed.set()
+
+    server, url, _ = await serve(answer)
+    pool = Pool()
+    try:
+        conn = await pool.request("POST", url, {}, b"{}", pool.loop.time() + 5)
+        with pytest.raises(ResponseTooLargeError) as info:
+            await conn.read(limit=len(BIG) - 1)
+        assert info.value.limit == len(BIG) - 1
+        await asyncio.wait_for(closed.wait(), 2)
+        assert conn.closed and not any(pool.idle.values()) and conn.body == []
+    finally:
+        await pool.close()
+        server.close()
+
+
+async def test_the_limit_counts_a_compressed_body_once_decompressed():
+    import gzip
+
+    packed = gzip.compress(BIG)
+    assert len(packed) < len(BIG) // 20
+
+    async def answer(reader, writer, seen):
+        seen.append(await read_request(reader))
+        writer.write(big_answer(packed, encoding=b"gzip"))
+        await writer.drain()
+
+    server, url, _ = await serve(answer)
+    pool = Pool()
+    try:
+        conn = await pool.request("POST", url, {}, b"{}", pool.loop.time() + 5)
+        with pytest.raises(ResponseTooLargeError):
+            await conn.read(limit=len(BIG) - 1)
+        conn = await pool.request("POST", url, {}, b"{}", pool.loop.time() + 5)
+        assert await conn.read(limit=len(BIG)) == BIG
+    finally:
+        await pool.close()
+        server.close()
+
+
+async def test_read_at_exactly_its_limit_succeeds():
+    async def answer(reader, writer, seen):
+        seen.append(await read_request(reader))
+        writer.write(big_answer(BIG))
+        await writer.drain()
+
+    server, url, _ = await serve(answer)
+    pool = Pool()
+    try:
+        conn = await pool.request("POST", url, {}, b"{}", pool.loop.time() + 5)
+        assert await conn.read(limit=len(BIG)) == BIG
     finally:
         await pool.close()
         server.close()

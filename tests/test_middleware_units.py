@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from kernel.call import Reply
-from kernel.errors import AuthError, ClientError
+from kernel.errors import AuthError, ClientError, InvalidUpstreamResponse
 from kernel.pipeline import fold
 from middleware.auth import Auth
 from middleware.decode import DialectDecode
@@ -128,9 +128,12 @@ async def test_normalize_decodes_foreign_wire_and_leaves_same_wire_alone():
     foreign = Reply(raw=b"ignored", wire="other", decode=lambda data: {"decoded": True})
     out = await ResponseNormalize(None, gw)(make_call(gw), RecordingNext(foreign))
     assert out.body == {"decoded": True} and out.raw is None and out.wire is None
-    same = Reply(raw=b'{"a": 1}', wire="openai")
+    same = Reply(raw=b'{"choices": []}', wire="openai")
     out = await ResponseNormalize(None, gw)(make_call(gw), RecordingNext(same))
-    assert out.raw == b'{"a": 1}' and out.body is None
+    assert out.raw == b'{"choices": []}' and out.body is None
+    assert out.parsed == {"choices": []}  # checked (a chat completion has a "choices" list) and kept, parsed once
+    with pytest.raises(InvalidUpstreamResponse):
+        await ResponseNormalize(None, gw)(make_call(gw), RecordingNext(Reply(raw=b'{"a": 1}', wire="openai")))
 
 
 async def test_fold_runs_outermost_first_and_unwinds_in_reverse():
