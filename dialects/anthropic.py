@@ -51,6 +51,11 @@ def _set_aside(call: Call, body: dict) -> dict:
 
 async def decode(call: Call) -> None:
     """Check and translate an Anthropic request; nothing reaches an upstream for a request that fails here."""
+    decode_json(call)
+
+
+def decode_json(call: Call) -> None:
+    """`decode`, synchronous and touching only `call`, so a big body can be decoded in a worker thread."""
     body = parse_json_body(call.raw)
     count_only = call.endpoint == "count_tokens"
     check_basics(body, need_max_tokens=not count_only)
@@ -129,6 +134,7 @@ class AnthropicDialect:
     name = "anthropic"
     wire = "anthropic"
     decode = staticmethod(decode)
+    decode_json = staticmethod(decode_json)
     encode = staticmethod(encode)
     encode_error = staticmethod(encode_error)
 
