@@ -13,11 +13,10 @@ from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
 from kernel.models import Deployment
 from kernel.registry import PROVIDERS, middleware
+from kernel.routing.context import DEFAULT_TIMEOUT
 from kernel.upstream import UpstreamRequest
 from middleware.client_credentials import apply_credentials
 from middleware.upstream_http import FastClient, handles
-
-DEFAULT_TIMEOUT = 600.0  # seconds, LiteLLM's default for a whole call
 
 
 def make_client() -> httpx.AsyncClient:
