@@ -16,7 +16,7 @@ from kernel.errors import ClientError
 
 
 class Bad:
-    """A failed check: the path from the value checked down to the culprit (innermost last once reversed)."""
+    """A failed check: what was expected, what came, and the keys from the culprit up (innermost first)."""
 
     __slots__ = ("expected", "got", "text", "where")
 

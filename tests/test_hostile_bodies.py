@@ -107,6 +107,15 @@ def test_a_json_body_sent_as_multipart_is_a_400_naming_the_content_type(gw, upst
     assert f"Content-Type {content_type!r}" in error["message"]
 
 
+def test_a_json_body_sent_as_multipart_to_v1_messages_is_a_400_naming_the_content_type(gw, upstreams):
+    resp = post(gw, "/v1/messages", {"model": "claude", "max_tokens": 5, "messages": USER},
+                content_type="multipart/form-data; boundary=xyz")
+    assert resp.status_code == 400
+    error = resp.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "Content-Type 'multipart/form-data; boundary=xyz'" in error["message"]
+
+
 @pytest.mark.parametrize(("body", "param"), [
     ({"input": {"text": "x"}}, "input"),
     ({"input": [1, "a"]}, "input"),
