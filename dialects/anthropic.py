@@ -13,7 +13,7 @@ from dialects.anthropic_decode import bad, check_basics, to_canonical
 from dialects.anthropic_stream import STOP_REASON, anthropic_usage, encode_stream, error_payload, guard_native
 from dialects.openai import parse_json_body
 from kernel.call import Call, Reply
-from kernel.errors import GatewayError
+from kernel.errors import ClientError, GatewayError
 from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS, option_problem
 from kernel.registry import register_dialect
 
@@ -51,6 +51,14 @@ def _set_aside(call: Call, body: dict) -> dict:
 
 async def decode(call: Call) -> None:
     """Check and translate an Anthropic request; nothing reaches an upstream for a request that fails here."""
+    if call.form is not None:
+        raise ClientError(f"{call.path} takes a JSON body, not Content-Type {call.headers.get('content-type')!r}",
+                          param="content-type")
+    decode_json(call)
+
+
+def decode_json(call: Call) -> None:
+    """`decode`, synchronous and touching only `call`, so a big body can be decoded in a worker thread."""
     body = parse_json_body(call.raw)
     count_only = call.endpoint == "count_tokens"
     check_basics(body, need_max_tokens=not count_only)
@@ -129,6 +137,7 @@ class AnthropicDialect:
     name = "anthropic"
     wire = "anthropic"
     decode = staticmethod(decode)
+    decode_json = staticmethod(decode_json)
     encode = staticmethod(encode)
     encode_error = staticmethod(encode_error)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from dialects.openai_check import json_type
 from kernel.errors import ClientError
 
 ROLES = frozenset({"user", "assistant"})
@@ -11,6 +12,24 @@ ROLES = frozenset({"user", "assistant"})
 
 def bad(where: str, problem: str) -> ClientError:
     return ClientError(f"{where}: {problem}", param=where)
+
+
+def shown(value) -> str:
+    """A client's value for an error message: short scalars as they are, anything else by its JSON type."""
+    if isinstance(value, (str, int, float)) and len(text := repr(value)) <= 40:
+        return text
+    return json_type(value)
+
+
+def _string(block: dict, key: str, where: str, *, required: bool = False) -> str | None:
+    """block[key] when it is a string (non-empty if required); absent or null is None unless required."""
+    value = block.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise bad(f"{where}.{key}", "field required (a non-empty string)" if value is None or value == ""
+                  else f"must be a string, got {shown(value)}")
+    return value
 
 
 def _text(block: dict, where: str) -> str:
@@ -23,14 +42,15 @@ def _text(block: dict, where: str) -> str:
 def _source_url(source: dict, where: str) -> str:
     kind = source.get("type") if isinstance(source, dict) else None
     if kind == "base64":
-        if not source.get("media_type") or not isinstance(source.get("data"), str):
-            raise bad(f"{where}.source", "a base64 source needs media_type and data")
-        return f"data:{source['media_type']};base64,{source['data']}"
+        media, data = source.get("media_type"), source.get("data")
+        if not isinstance(media, str) or not media or not isinstance(data, str):
+            raise bad(f"{where}.source", "a base64 source needs media_type and data (strings)")
+        return f"data:{media};base64,{data}"
     if kind == "url":
         if not isinstance(source.get("url"), str):
-            raise bad(f"{where}.source.url", "field required")
+            raise bad(f"{where}.source.url", "field required (a string)")
         return source["url"]
-    raise bad(f"{where}.source.type", f"expected 'base64' or 'url', got {kind!r}")
+    raise bad(f"{where}.source.type", f"expected 'base64' or 'url', got {shown(kind)}")
 
 
 def _part(block: dict, where: str) -> dict | None:
@@ -41,16 +61,19 @@ def _part(block: dict, where: str) -> dict | None:
     if kind == "image":
         return {"type": "image_url", "image_url": {"url": _source_url(block.get("source"), where)}}
     if kind == "document":
-        source = block.get("source") or {}
+        source = block.get("source")
+        if not isinstance(source, dict):
+            raise bad(f"{where}.source", f"field required (an object), got {shown(source)}")
+        title = _string(block, "title", where)
         if source.get("type") == "text":
-            return {"type": "text", "text": source.get("data") or ""}
+            return {"type": "text", "text": _string(source, "data", f"{where}.source") or ""}
         url = _source_url(source, where)
         if url.startswith("data:"):
-            return {"type": "file", "file": {"file_data": url, "filename": block.get("title") or "document.pdf"}}
+            return {"type": "file", "file": {"file_data": url, "filename": title or "document.pdf"}}
         return {"type": "text", "text": url}
     if kind in ("thinking", "redacted_thinking", "server_tool_use", "web_search_tool_result"):
         return None  # the model's own earlier work; another provider cannot take it back
-    raise bad(f"{where}.type", f"unknown content block type {kind!r}")
+    raise bad(f"{where}.type", f"unknown content block type {shown(kind)}")
 
 
 def _tool_result_content(block: dict, where: str) -> str | list:
@@ -80,7 +103,7 @@ def _collapse(parts: list[dict]) -> str | list[dict]:
     return parts
 
 
-def convert_message(m, i: int, out: list[dict]) -> None:
+def convert_message(m, i: int, out: list[dict], last: bool = False) -> None:
     if type(m) is not dict:
         raise bad(f"messages.{i}", "each message must be an object")
     role = m.get("role")
@@ -89,10 +112,13 @@ def convert_message(m, i: int, out: list[dict]) -> None:
         out.append({"role": role, "content": content})
         return
     where = f"messages.{i}"
-    if role not in ROLES:
-        raise bad(f"{where}.role", "field required" if role is None else f"expected 'user' or 'assistant', got {role!r}")
+    if type(role) is not str or role not in ROLES:
+        raise bad(f"{where}.role", "field required" if role is None else f"expected 'user' or 'assistant', got {shown(role)}")
     if not isinstance(content, list):
         raise bad(f"{where}.content", "field required (a string or an array of content blocks)")
+    if not content and not (last and role == "assistant"):
+        raise bad(f"{where}.content", "all messages must have non-empty content except for the optional final "
+                                      "assistant message")  # Anthropic's own rule, in its words
     parts: list[dict] = []
     calls: list[dict] = []
     for j, block in enumerate(content):
@@ -108,15 +134,18 @@ def convert_message(m, i: int, out: list[dict]) -> None:
         if kind == "tool_use":
             if role != "assistant":
                 raise bad(here, "tool_use blocks belong in assistant messages")
-            if not block.get("id") or not block.get("name"):
-                raise bad(here, "a tool_use block needs id and name")
-            calls.append({"id": block["id"], "type": "function", "function": {
-                "name": block["name"], "arguments": orjson.dumps(block.get("input") or {}).decode()}})
+            tool_id, name = block.get("id"), block.get("name")
+            if not tool_id or not name or not isinstance(tool_id, str) or not isinstance(name, str):
+                raise bad(here, "a tool_use block needs id and name (strings)")
+            tool_input = block.get("input")
+            if tool_input is not None and not isinstance(tool_input, dict):
+                raise bad(f"{here}.input", f"must be an object, got {shown(tool_input)}")
+            calls.append({"id": tool_id, "type": "function", "function": {
+                "name": name, "arguments": orjson.dumps(tool_input or {}).decode()}})
         elif kind == "tool_result":
             if role != "user":
                 raise bad(here, "tool_result blocks belong in user messages")
-            if not block.get("tool_use_id"):
-                raise bad(f"{here}.tool_use_id", "field required")
+            _string(block, "tool_use_id", here, required=True)
             result = _tool_result_content(block, here)
             if block.get("is_error") and isinstance(result, str):
                 result = "Error: " + result
@@ -165,8 +194,9 @@ def convert_tools(tools) -> list[dict]:
         if not isinstance(schema, dict):
             raise bad(f"tools.{i}.input_schema", "field required (a JSON Schema object)")
         fn = {"name": tool["name"], "parameters": schema}
-        if tool.get("description"):
-            fn["description"] = tool["description"]
+        description = _string(tool, "description", f"tools.{i}")
+        if description:
+            fn["description"] = description
         out.append({"type": "function", "function": fn})
     return out
 
@@ -182,11 +212,10 @@ def convert_tool_choice(choice, body: dict) -> None:
     elif kind == "none":
         body["tool_choice"] = "none"
     elif kind == "tool":
-        if not choice.get("name"):
-            raise bad("tool_choice.name", "field required")
-        body["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+        body["tool_choice"] = {"type": "function", "function": {"name": _string(choice, "name", "tool_choice",
+                                                                                required=True)}}
     else:
-        raise bad("tool_choice.type", f"expected auto, any, tool or none, got {kind!r}")
+        raise bad("tool_choice.type", f"expected auto, any, tool or none, got {shown(kind)}")
     if choice.get("disable_parallel_tool_use"):
         body["parallel_tool_calls"] = False
 
@@ -202,7 +231,7 @@ def check_basics(body: dict, *, need_max_tokens: bool) -> None:
         if mt is None:
             raise bad("max_tokens", "field required")
         if not isinstance(mt, int) or isinstance(mt, bool) or mt < 1:
-            raise bad("max_tokens", f"must be a positive integer, got {mt!r}")
+            raise bad("max_tokens", f"must be a positive integer, got {shown(mt)}")
     messages = body.get("messages")
     if messages is None:
         raise bad("messages", "field required")
@@ -216,10 +245,21 @@ def check_basics(body: dict, *, need_max_tokens: bool) -> None:
     for key in ("temperature", "top_p"):
         v = body.get(key)
         if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
-            raise bad(key, f"must be a number, got {v!r}")
+            raise bad(key, f"must be a number, got {shown(v)}")
+    top_k = body.get("top_k")
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool)):
+        raise bad("top_k", f"must be an integer, got {shown(top_k)}")
     stops = body.get("stop_sequences")
     if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
         raise bad("stop_sequences", "must be an array of strings")
+    meta = body.get("metadata")
+    if meta is not None:
+        if not isinstance(meta, dict):
+            raise bad("metadata", f"must be an object, got {shown(meta)}")
+        _string(meta, "user_id", "metadata")
+    thinking = body.get("thinking")
+    if thinking is not None and not isinstance(thinking, dict):
+        raise bad("thinking", f"must be an object, got {shown(thinking)}")
 
 
 def to_canonical(body: dict, *, stream: bool) -> dict:
@@ -228,8 +268,9 @@ def to_canonical(body: dict, *, stream: bool) -> dict:
     system = convert_system(body.get("system"))
     if system is not None:
         messages.append(system)
+    final = len(body["messages"]) - 1
     for i, m in enumerate(body["messages"]):
-        convert_message(m, i, messages)
+        convert_message(m, i, messages, i == final)
     out: dict = {"model": body["model"], "messages": messages}
     if body.get("max_tokens") is not None:
         out["max_tokens"] = body["max_tokens"]

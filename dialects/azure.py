@@ -13,16 +13,27 @@ from kernel.errors import ClientError
 from kernel.registry import register_dialect
 
 
-async def decode(call: Call) -> None:
+def _model(call: Call) -> str:
     model = call.path_params.get("model")
     if not model:
         raise ClientError("the path names no deployment: expected /openai/deployments/{model}/...", param="model")
-    if call.form is not None:
-        form = await call.form.get()
-        body = {k: v for k, v in form.multi_items()}
-        body["model"] = model
-        decode_body(call, body)
+    return model
+
+
+async def decode(call: Call) -> None:
+    model = _model(call)
+    if call.form is None:
+        decode_json(call)
         return
+    form = await call.form.get()
+    body = {k: v for k, v in form.multi_items()}
+    body["model"] = model
+    decode_body(call, body)
+
+
+def decode_json(call: Call) -> None:
+    """`decode` for a JSON body: synchronous, so a big body can be decoded in a worker thread."""
+    model = _model(call)
     body = parse_json_body(call.raw)
     if body.get("model") == model:
         decode_body(call, body)  # the client's bytes stay forwardable as they are
@@ -37,6 +48,7 @@ class AzureDialect:
     name = "azure"
     wire = "openai"
     decode = staticmethod(decode)
+    decode_json = staticmethod(decode_json)
     encode = staticmethod(encode)
     encode_error = staticmethod(encode_error)
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from dialects.openai_check import check_body
 from kernel.call import Call, Reply
 from kernel.errors import ClientError, GatewayError, UpstreamError
 from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS, option_problem
@@ -25,7 +26,6 @@ REQUIRED = {
 }
 # Endpoints where OpenAI itself lets `model` be left out.
 MODEL_OPTIONAL = frozenset({"moderations", "images"})
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _SPECIAL = GATEWAY_FIELDS | CLIENT_CREDENTIAL_FIELDS
 DONE = b"data: [DONE]\n\n"
 
@@ -40,18 +40,6 @@ def parse_json_body(raw: bytes) -> dict:
     if not isinstance(body, dict):
         raise ClientError("request body must be a JSON object")
     return body
-
-
-def check_messages(messages: object) -> None:
-    if not isinstance(messages, list) or not messages:
-        raise ClientError("'messages' must be a non-empty array", param="messages")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict):
-            raise ClientError(f"messages[{i}] must be an object", param=f"messages[{i}]")
-        role = m.get("role")
-        if role not in ROLES:
-            what = "is missing" if role is None else f"is {role!r}, expected one of {', '.join(sorted(ROLES))}"
-            raise ClientError(f"messages[{i}].role {what}", param=f"messages[{i}].role")
 
 
 def set_aside(call: Call, body: dict) -> dict:
@@ -84,10 +72,14 @@ async def decode(call: Call) -> None:
     """Parse and check an OpenAI request; nothing reaches an upstream for a request that fails here."""
     if call.form is not None:
         form = await call.form.get()
-        body = {k: v for k, v in form.multi_items()}
+        decode_body(call, {k: v for k, v in form.multi_items()})
     else:
-        body = parse_json_body(call.raw)
-    decode_body(call, body)
+        decode_json(call)
+
+
+def decode_json(call: Call) -> None:
+    """`decode` for a JSON body: synchronous and touching only `call`, so a big body can run in a worker thread."""
+    decode_body(call, parse_json_body(call.raw))
 
 
 def decode_body(call: Call, body: dict) -> None:
@@ -101,8 +93,7 @@ def decode_body(call: Call, body: dict) -> None:
     for field in REQUIRED.get(endpoint, ()):
         if field not in body or body[field] is None:
             raise ClientError(f"missing required field {field!r}", param=field)
-    if endpoint == "chat":
-        check_messages(body["messages"])
+    check_body(endpoint, body)  # every field's JSON type: providers' translators rely on it
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ClientError("'stream' must be true or false", param="stream")
@@ -175,6 +166,7 @@ class OpenAIDialect:
     name = "openai"
     wire = "openai"
     decode = staticmethod(decode)
+    decode_json = staticmethod(decode_json)
     encode = staticmethod(encode)
     encode_error = staticmethod(encode_error)
 

@@ -17,7 +17,7 @@ import orjson
 
 from kernel import registry
 from kernel.call import Call, Reply
-from kernel.errors import GatewayError, NotFound, PayloadTooLarge
+from kernel.errors import ClientError, GatewayError, NotFound, PayloadTooLarge
 from kernel.pipeline import PathRouter, Pipeline
 from kernel.state import Gateway
 
@@ -249,9 +249,19 @@ class Upload:
 
     async def get(self):
         if self._form is None:
+            from starlette.exceptions import HTTPException
+            from starlette.formparsers import MultiPartException
             from starlette.requests import Request
 
-            self._form = await Request(self.scope, self.receive).form(max_part_size=self.limit)
+            request = Request(self.scope, self.receive)
+            try:
+                self._form = await request.form(max_part_size=self.limit)
+            except (MultiPartException, HTTPException) as exc:
+                # A body that is not the multipart its Content-Type claims (a JSON body sent as a form, a
+                # missing boundary) is the client's mistake: a 400 naming the header, not a 500.
+                detail = getattr(exc, "message", None) or getattr(exc, "detail", "")
+                raise ClientError(f"the body is not valid for Content-Type {request.headers.get('content-type')!r}: "
+                                  f"{detail}", param="content-type") from None
         return self._form
 
     async def chunks(self):

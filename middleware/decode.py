@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kernel import offload
 from kernel.call import Call, Next, Reply
 from kernel.registry import DIALECTS, middleware
 
@@ -12,5 +13,12 @@ class DialectDecode:
         pass
 
     async def __call__(self, call: Call, next: Next) -> Reply:
-        await DIALECTS[call.dialect].decode(call)
+        dialect = DIALECTS[call.dialect]
+        decode_json = getattr(dialect, "decode_json", None)  # a dialect's synchronous decode of a JSON body
+        if call.form is None and decode_json is not None:
+            # A big body is parsed, checked and translated off the event loop (see kernel/offload.py);
+            # uploads stay async (their parts are read from the client as they arrive).
+            await offload.run(call.raw, decode_json, call)
+        else:
+            await dialect.decode(call)
         return await next(call)

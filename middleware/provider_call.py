@@ -9,16 +9,16 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from kernel import offload
 from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
 from kernel.models import Deployment
 from kernel.registry import PROVIDERS, middleware
+from kernel.routing.context import DEFAULT_TIMEOUT
 from kernel.upstream import UpstreamRequest
 from middleware.client_credentials import apply_credentials
 from middleware.http1 import ResponseTooLargeError
 from middleware.upstream_http import FastClient, handles, too_large
-
-DEFAULT_TIMEOUT = 600.0  # seconds, LiteLLM's default for a whole call
 
 
 def make_client() -> httpx.AsyncClient:
@@ -85,8 +85,9 @@ class Upstream:
         if prepare is not None:  # credentials that need I/O first (a cached OAuth token), through this client
             d = await prepare(d, self)
         if getattr(provider, "local", False):
-            return provider.answer(call, d)
-        req = provider.build_request(call, d)
+            return await offload.run(call.raw, provider.answer, call, d)
+        # Translating a big body (and serialising it) runs off the event loop, like its decoding did.
+        req = await offload.run(call.raw, provider.build_request, call, d)
         total, first = self.timeouts(d, call)
         if handles(req):
             return await self.fast.call(call, req, d, provider, total, first)

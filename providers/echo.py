@@ -35,14 +35,19 @@ def _tokens(text: str) -> int:
     return max(1, len(text.split())) if text else 0
 
 
-def _sample(schema: dict, text: str):
+def _sample(schema: dict, text: str, depth: int = 0):
     """A value that satisfies a simple JSON Schema, so tool-call arguments parse on the client."""
+    if depth > 32:
+        return {}  # a pathologically deep schema: nobody needs an example that deep
     kind = schema.get("type")
-    if schema.get("enum"):
-        return schema["enum"][0]
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
     if kind == "object" or "properties" in schema:
-        props = schema.get("properties") or {}
-        return {k: _sample(v if isinstance(v, dict) else {}, text) for k, v in props.items()}
+        props = schema.get("properties")
+        if not isinstance(props, dict):
+            return {}  # a schema is the client's JSON: any shape may arrive
+        return {k: _sample(v if isinstance(v, dict) else {}, text, depth + 1) for k, v in props.items()}
     if kind == "array":
         return []
     if kind == "integer":
@@ -69,7 +74,7 @@ def _choose_tool(body: dict) -> dict | None:
 
 
 def chat_completion(body: dict, d: Deployment, call_id: str) -> dict:
-    messages = body["messages"]
+    messages = body["messages"] or [{}]  # a conversation of thinking blocks alone translates to none
     last = _text_of(messages[-1].get("content"))
     prompt_tokens = sum(_tokens(_text_of(m.get("content"))) for m in messages)
     tool = _choose_tool(body)

@@ -26,12 +26,17 @@ def reduce_schema(schema: Any) -> Any:
     """A Gemini-acceptable copy of `schema` (the input is never modified)."""
     if not isinstance(schema, dict):
         return schema
-    defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
+    defs = {}
+    for key in ("definitions", "$defs"):
+        if isinstance(schema.get(key), dict):
+            defs.update(schema[key])
     return _reduce(schema, defs, 0)
 
 
-def _resolve(ref: str, defs: dict) -> dict:
+def _resolve(ref: Any, defs: dict) -> dict:
     # Only local refs (#/$defs/X, #/definitions/X) appear in tool schemas; anything else becomes an open object.
+    if not isinstance(ref, str):
+        return {"type": "object"}
     name = ref.rsplit("/", 1)[-1]
     target = defs.get(name)
     return target if isinstance(target, dict) else {"type": "object"}
@@ -75,17 +80,19 @@ def _reduce(node: dict, defs: dict, depth: int) -> dict:
         elif key == "items" and isinstance(value, dict):
             out["items"] = _reduce(value, defs, depth + 1)
         elif key == "format":
-            if value in _FORMATS.get(kind if isinstance(kind, str) else "", ()):
+            if isinstance(value, str) and value in _FORMATS.get(kind if isinstance(kind, str) else "", ()):
                 out["format"] = value
         elif key not in out:
             out[key] = value
     if "required" in out:
-        props = out.get("properties") or {}
-        out["required"] = [r for r in out["required"] if r in props]
+        props = out.get("properties")
+        required = out["required"]
+        out["required"] = [r for r in required if isinstance(r, str) and isinstance(props, dict) and r in props] \
+            if isinstance(required, list) else []
         if not out["required"]:
             del out["required"]
     if "enum" in out:  # Gemini enums are strings only; a number enum stays a plain typed value
-        if all(isinstance(v, str) for v in out["enum"]):
+        if isinstance(out["enum"], list) and all(isinstance(v, str) for v in out["enum"]):
             out.setdefault("type", "string")
         else:
             del out["enum"]

@@ -19,9 +19,9 @@ from kernel.errors import (
     GatewayError,
     PermissionDenied,
     UnknownModel,
-    UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamError,
+    UpstreamTimeout,
 )
 from kernel.models import Deployment, ModelTable
 from kernel.registry import PROVIDERS
@@ -30,6 +30,7 @@ from kernel.routing.state import RouterState, current_minute, state_key
 from kernel.routing.strategies import STRATEGIES
 
 ROUTING_KEY = "_routing"  # call.options key of a per-request context; dialects only set aside known fields
+DEFAULT_TIMEOUT = 600.0  # seconds a call may take when neither the deployment nor the router sets one (LiteLLM's)
 
 
 class NoDeploymentsAvailable(GatewayError):
@@ -149,24 +150,22 @@ class RoutingContext:
 
     def failed(self, call: Call, d: Deployment, err: GatewayError, ms: float) -> None:
         """Note a failed attempt on the call, and count it toward the deployment's cooldown when it is
-        the deployment's fault (or its type has its own allowed_fails_policy)."""
+        the deployment's fault (see policy.cooldown_count for the rule)."""
         call.attempts.append(Attempt(d.id, type(err).__name__, ms))
-        if not isinstance(err, UpstreamError) or call.options.get("apply_credentials"):
+        if not isinstance(err, UpstreamError):
+            return
+        options = call.options
+        if options.get("apply_credentials"):
             # With the client's own key or URL the failure says nothing about the configured deployment,
             # and must not let one client cool it down for everyone.
             return
-        kind, cls = policy.failure_kind(err, self.fails_policy)
-        if cls is not None:
-            allowed = self.fails_policy[cls]
-        elif isinstance(err, UpstreamAuthError) or (policy.is_missing(err) and "*" not in d.model_name):
-            # Our key refused, or the configured model missing there: a minute of failures will not fix that.
-            # (Behind a wildcard a 404 is the client's model name, not the deployment's fault.)
-            allowed = 0
-        elif policy.is_health_failure(err):
-            allowed = self.settings.allowed_fails
-        else:
-            return
-        self.state.record_failure(state_key(d), kind, allowed, self.settings.cooldown_time, time.monotonic())
+        if isinstance(err, UpstreamTimeout) and options.get("request_timeout") is not None and \
+                options["request_timeout"] < (d.timeout or self.settings.timeout or DEFAULT_TIMEOUT):
+            return  # the client's own deadline, shorter than the deployment's: its patience, not the deployment's fault
+        counted = policy.cooldown_count(err, "*" in d.model_name, self.fails_policy, self.settings.allowed_fails)
+        if counted is not None:
+            kind, allowed = counted
+            self.state.record_failure(state_key(d), kind, allowed, self.settings.cooldown_time, time.monotonic())
 
     # -- retries and fallbacks ------------------------------------------------------------------------------
 

@@ -56,11 +56,41 @@ def is_health_failure(err: GatewayError) -> bool:
     return err.retryable or isinstance(err, UpstreamAuthError)
 
 
-def failure_kind(err: GatewayError, table: dict[type, int]) -> tuple[str, type | None]:
-    """The counter a failure goes to: its policy type's own counter, or the shared one."""
+def _policy_type(err: GatewayError, table: dict[type, int]) -> type | None:
+    """The allowed_fails_policy entry an upstream failure falls under, if the operator gave its type one.
+
+    BadRequestErrorAllowedFails is LiteLLM's BadRequestError, an HTTP 400: it never takes in a 404, 413 or
+    422 (which LiteLLM types apart), nor the context-window error, which no policy key names."""
+    if not table:
+        return None
     for cls in type(err).__mro__:
-        if cls in table:
-            return cls.__name__, cls
         if cls is UpstreamError:
-            break
-    return "*", None
+            return None
+        if cls in table:
+            if cls is UpstreamBadRequest and (type(err) is not UpstreamBadRequest or err.status != 400):
+                return None
+            return cls
+    return None
+
+
+def cooldown_count(err: GatewayError, wildcard: bool, table: dict[type, int], allowed_fails: int
+                   ) -> tuple[str, int] | None:
+    """Whether a failed attempt counts toward its deployment's cooldown: (counter, failures allowed) or None.
+
+    Only the deployment's own failures count: 5xx, timeouts, refused connections and 429 (allowed_fails a
+    minute), our key refused (401/403) and a configured model missing upstream (404) at once, since a minute
+    will not mend those. What the request caused never counts by default, so no client can cool a
+    deployment for the others: relaykit's own 400s (a ClientError never reaches an upstream), and the
+    upstream's 4xx answers to the request (400, 413, 422, context window, content policy, and a 404 behind
+    a wildcard, where the client chose the model name). An operator may opt a type in with
+    allowed_fails_policy (e.g. BadRequestErrorAllowedFails), which also gives it a counter of its own."""
+    if not isinstance(err, UpstreamError):
+        return None
+    cls = _policy_type(err, table)
+    if cls is not None:
+        return cls.__name__, table[cls]
+    if isinstance(err, UpstreamAuthError) or (is_missing(err) and not wildcard):
+        return "*", 0
+    if is_health_failure(err):
+        return "*", allowed_fails
+    return None
