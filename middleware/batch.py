@@ -37,6 +37,7 @@ def member(call: Call, model: str) -> Call:
 class Batch:
     def __init__(self, options, gateway) -> None:
         self.rc = routing_of(gateway)
+        self.scrubber = gateway.scrubber
 
     async def __call__(self, call: Call, next: Next) -> Reply:
         model = call.model
@@ -59,7 +60,7 @@ class Batch:
             reply = await next(call)
             return reply.canonical()
         except GatewayError as err:
-            item = orjson.loads(DIALECTS[call.dialect].encode_error(err))
+            item = orjson.loads(self.scrubber.scrub_bytes(DIALECTS[call.dialect].encode_error(err), call))
             if isinstance(item, dict):
                 item.setdefault("model", call.model)
             return item
