@@ -19,7 +19,9 @@ STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_u
                "content_filter": "refusal"}
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
-ERROR_MARK = b"event: error"  # Anthropic's own in-band error event, which may echo the key it was sent
+# Anthropic's own in-band error event (which may echo the key it was sent), anchored to its line start:
+# inside a JSON string a newline is escaped, so text that merely says "event: error" does not match.
+ERROR_MARK = b"\nevent: error"
 
 
 def event(name: str, payload: dict) -> bytes:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -134,7 +133,7 @@ class Scrubber:
         self._secrets = {s for s in found if len(s) >= MIN_SECRET}
         self._short = {s for s in short if isinstance(s, str) and s and len(s) < MIN_SECRET}
         self._secrets |= {s for s in short if isinstance(s, str) and len(s) >= MIN_SECRET}
-        self._minted: deque[str] = deque(maxlen=MINTED_KEPT)
+        self._minted: dict[str, None] = {}  # insertion-ordered: the oldest is dropped first
         self._compile()
 
     @classmethod
@@ -150,10 +149,12 @@ class Scrubber:
         self._text, self._bytes = text, data  # swapped together: a log filter may read from another thread
 
     def remember(self, secret: str | None) -> None:
-        """Add a credential minted at runtime (a Vertex access token); cheap when it is already known."""
-        if not secret or len(secret) < MIN_SECRET or secret in self._secrets or secret in self._minted:
+        """Add a credential minted at runtime (a Vertex access token); two set lookups when already known."""
+        if not secret or len(secret) < MIN_SECRET or secret in self._minted or secret in self._secrets:
             return
-        self._minted.append(secret)
+        self._minted[secret] = None
+        if len(self._minted) > MINTED_KEPT:
+            del self._minted[next(iter(self._minted))]
         self._compile()
 
     def scrub(self, text: str, call: Call | None = None, extra: Iterable[str | None] = ()) -> str:
@@ -251,25 +252,35 @@ async def scrub_marked(chunks: AsyncIterator[bytes], marker: bytes,
     over `limit` bytes is sent scrubbed in parts.
     """
     held: bytes | None = None  # the marked event so far; None while outside one
-    tail = b""  # the last bytes sent, for a marker that straddles two chunks
+    # The last bytes sent, for a marker that straddles two chunks; just a line end when a chunk ended with
+    # one (upstreams write whole events, so the usual case), and so at the start too, for a marker anchored
+    # to a line start (b"\nevent: error").
+    tail = _NL
     n = len(marker)
+    after_nl = marker[1:] if marker[:1] == _NL else None
+    find = bytes.find  # (`marker in chunk` goes through the buffer protocol: measured 2-3x slower)
     try:
         async for chunk in chunks:
             if held is None:
-                if marker not in chunk and not (tail and marker in tail + chunk[:n - 1]):
-                    tail = chunk[1 - n:]
-                    yield chunk
-                    continue
+                if find(chunk, marker) < 0:
+                    if tail is _NL:
+                        straddles = after_nl is not None and chunk.startswith(after_nl)
+                    else:
+                        straddles = find(tail + chunk[:n - 1], marker) >= 0
+                    if not straddles:
+                        tail = _carry(tail, chunk, n)
+                        yield chunk
+                        continue
                 held = b""
             held += chunk
             end = _events_end(held)
             if end > held.rfind(marker):
                 yield scrub(held[:end])
-                rest, held, tail = held[end:], None, b""
-                if marker in rest:
+                rest, held, tail = held[end:], None, _NL
+                if find(rest, marker) >= 0:
                     held = rest
                 elif rest:
-                    tail = rest[1 - n:]
+                    tail = _carry(tail, rest, n)
                     yield rest
             elif len(held) > limit:
                 yield scrub(held)
@@ -284,6 +295,16 @@ async def scrub_marked(chunks: AsyncIterator[bytes], marker: bytes,
             await aclose()  # a client that left closes the upstream now, not when the collector runs
     if held:
         yield scrub(held)
+
+
+_NL = b"\n"
+
+
+def _carry(tail: bytes, sent: bytes, n: int) -> bytes:
+    """The stream's last n-1 bytes once `sent` has gone out (`_NL` itself when it ended a line)."""
+    if sent[-1:] == _NL:
+        return _NL
+    return sent[1 - n:] if len(sent) >= n - 1 else (tail + sent)[1 - n:]
 
 
 def _events_end(data: bytes) -> int:

@@ -455,3 +455,42 @@ async def test_scrub_marked_holds_only_the_error_event():
     assert CUSTOM_KEY.encode() not in joined
     assert joined == b"".join(plain) + error.replace(CUSTOM_KEY.encode(), MASKED[CUSTOM_KEY].encode()) + (
         b"data: [DONE]\n\n")
+
+
+async def _through(chunks: list[bytes], marker: bytes) -> list[bytes]:
+    async def source():
+        for c in chunks:
+            yield c
+
+    scrubber = Scrubber([CUSTOM_KEY])
+    return [c async for c in scrub_marked(source(), marker, scrubber.scrub_bytes)]
+
+
+@pytest.mark.parametrize("where", ["first", "after a whole event", "split after the line end"])
+async def test_scrub_marked_finds_anthropics_error_event_at_a_line_start(where):
+    error = b'event: error\ndata: {"type":"error","error":{"message":"bad key ' + CUSTOM_KEY.encode() + b'"}}\n\n'
+    start = b'event: message_start\ndata: {"type":"message_start"}\n\n'
+    chunks = {"first": [error], "after a whole event": [start, error],
+              "split after the line end": [start + error[:1], error[1:]]}[where]
+    out = b"".join(await _through(chunks, b"\nevent: error"))
+    assert CUSTOM_KEY.encode() not in out
+    assert out == b"".join(chunks).replace(CUSTOM_KEY.encode(), MASKED[CUSTOM_KEY].encode())
+
+
+async def test_scrub_marked_leaves_text_that_only_mentions_an_error_alone():
+    # A model's answer may say "event: error" or quote "error" and a key-shaped string: it is the client's
+    # data in a 2xx stream, so it passes byte for byte, chunk for chunk.
+    text = orjson.dumps({"type": "content_block_delta", "delta": {"text": f'event: error "error" {CUSTOM_KEY}'}})
+    chunks = [b"event: content_block_delta\ndata: " + text + b"\n\n", b"data: " + text + b"\n\n"]
+    assert await _through(chunks, b"\nevent: error") == chunks
+    assert await _through(chunks, b'"error"') == chunks
+
+
+@pytest.mark.parametrize("marker", [b"\nevent: error", b'"error"'])
+async def test_scrub_marked_sees_a_marker_spread_over_many_tiny_chunks(marker):
+    error = (b'event: error\ndata: {"error": {"message": "bad key ' + CUSTOM_KEY.encode() + b'"}}\n\n')
+    start = b'event: message_start\ndata: {"type":"message_start"}\n\n'
+    stream = start + error
+    chunks = [stream[i:i + 3] for i in range(0, len(stream), 3)]  # every piece shorter than the marker
+    out = b"".join(await _through(chunks, marker))
+    assert out == stream.replace(CUSTOM_KEY.encode(), MASKED[CUSTOM_KEY].encode())
