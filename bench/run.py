@@ -29,7 +29,7 @@ from bench.report import check_targets, markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-MASTER = "sk-bench-master"
+MASTER = "sk-bench-master-0123456789"  # relaykit refuses a master key under 16 characters
 UPSTREAM_KEY = "sk-bench-upstream"
 PROMPT = [{"role": "user", "content": "Hello, how are you?"}]
 

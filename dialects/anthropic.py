@@ -16,6 +16,7 @@ from kernel.call import Call, Reply
 from kernel.errors import ClientError, GatewayError
 from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS, option_problem
 from kernel.registry import register_dialect
+from kernel.secrets import bytes_scrub
 
 _SPECIAL = (GATEWAY_FIELDS | CLIENT_CREDENTIAL_FIELDS) - {"metadata"}
 _SSE_HEADERS = {"cache-control": "no-cache"}
@@ -118,10 +119,11 @@ def encode(call: Call, reply: Reply) -> Reply:
     if reply.wire == "binary":
         return reply
     if reply.stream is not None:
+        scrub = bytes_scrub(call)
         if reply.wire == "anthropic":
-            stream = guard_native(reply.stream)
+            stream = guard_native(reply.stream, scrub)
         else:
-            stream = encode_stream(reply.canonical_stream(), call.model)
+            stream = encode_stream(reply.canonical_stream(), call.model, scrub)
         return Reply(status=reply.status, stream=stream, wire="anthropic", media_type="text/event-stream",
                      headers={**_SSE_HEADERS, **reply.headers})
     if reply.raw is not None and reply.wire == "anthropic":

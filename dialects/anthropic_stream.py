@@ -8,16 +8,20 @@ in-band `event: error`, as Anthropic itself sends it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 
 from kernel.errors import GatewayError
+from kernel.secrets import scrub_marked, unchanged
 
 STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
                "content_filter": "refusal"}
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+# Anthropic's own in-band error event (which may echo the key it was sent), anchored to its line start:
+# inside a JSON string a newline is escaped, so text that merely says "event: error" does not match.
+ERROR_MARK = b"\nevent: error"
 
 
 def event(name: str, payload: dict) -> bytes:
@@ -93,8 +97,10 @@ def message_start(msg_id: str, model: str | None, usage: dict | None = None) -> 
         "usage": usage or {"input_tokens": 0, "output_tokens": 0}}})
 
 
-async def encode_stream(chunks: AsyncIterator[dict], model: str | None) -> AsyncIterator[bytes]:
-    """Canonical chunks → Anthropic events; `model` names the message when the chunks do not."""
+async def encode_stream(chunks: AsyncIterator[dict], model: str | None,
+                        scrub: Callable[[bytes], bytes] = unchanged) -> AsyncIterator[bytes]:
+    """Canonical chunks → Anthropic events; `model` names the message when the chunks do not; `scrub` masks
+    secrets in an error event."""
     blocks = _Blocks()
     started = False
     stop_reason = None
@@ -128,7 +134,7 @@ async def encode_stream(chunks: AsyncIterator[dict], model: str | None) -> Async
     except GatewayError as err:
         if not started:
             raise  # nothing sent yet: the client gets an ordinary error response with its status
-        yield error_event(error_payload(err))
+        yield scrub(error_event(error_payload(err)))
         return
     if not started:
         yield message_start("msg_relaykit", model)
@@ -140,17 +146,18 @@ async def encode_stream(chunks: AsyncIterator[dict], model: str | None) -> Async
     yield b"".join(tail)
 
 
-async def guard_native(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Anthropic's own stream, passed through untouched; a failure mid-stream becomes an in-band error event."""
+async def guard_native(chunks: AsyncIterator[bytes], scrub: Callable[[bytes], bytes] = unchanged) -> AsyncIterator[bytes]:
+    """Anthropic's own stream, passed through untouched but for its own error events, which are scrubbed of
+    secrets; a failure mid-stream becomes an in-band error event."""
     sent = False
     try:
-        async for chunk in chunks:
+        async for chunk in scrub_marked(chunks, ERROR_MARK, scrub):
             sent = True
             yield chunk
     except GatewayError as err:
         if not sent:
             raise
-        yield b"\n\n" + error_event(error_payload(err))
+        yield b"\n\n" + scrub(error_event(error_payload(err)))
 
 
 def error_payload(err: GatewayError) -> dict:

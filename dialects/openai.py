@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 
@@ -11,6 +11,7 @@ from kernel.call import Call, Reply
 from kernel.errors import ClientError, GatewayError, UpstreamError
 from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS, option_problem
 from kernel.registry import register_dialect
+from kernel.secrets import bytes_scrub, scrub_marked, unchanged
 from kernel.sse import frame
 
 # The fields each endpoint cannot do without (besides `model`).
@@ -28,6 +29,7 @@ REQUIRED = {
 MODEL_OPTIONAL = frozenset({"moderations", "images"})
 _SPECIAL = GATEWAY_FIELDS | CLIENT_CREDENTIAL_FIELDS
 DONE = b"data: [DONE]\n\n"
+ERROR_MARK = b'"error"'  # how an in-band error event in an OpenAI stream starts: {"error": {...}}
 
 
 def parse_json_body(raw: bytes) -> dict:
@@ -128,7 +130,8 @@ def encode(call: Call, reply: Reply) -> Reply:
     if reply.wire == "binary":
         return reply
     if reply.stream is not None:
-        stream = guard_stream(reply.stream) if reply.wire == "openai" else encode_stream(reply.stream)
+        scrub = bytes_scrub(call)
+        stream = guard_stream(reply.stream, scrub) if reply.wire == "openai" else encode_stream(reply.stream, scrub)
         return Reply(status=reply.status, stream=stream, wire="openai", media_type="text/event-stream",
                      headers={"cache-control": "no-cache", **reply.headers})
     if reply.raw is not None and reply.wire == "openai":
@@ -140,22 +143,23 @@ def encode(call: Call, reply: Reply) -> Reply:
     return Reply(status=reply.status, raw=data, wire="openai", media_type="application/json", headers=reply.headers)
 
 
-async def guard_stream(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Pass upstream SSE bytes through untouched; an error mid-stream becomes an in-band error event."""
+async def guard_stream(chunks: AsyncIterator[bytes], scrub: Callable[[bytes], bytes] = unchanged) -> AsyncIterator[bytes]:
+    """Pass upstream SSE bytes through untouched but for an upstream's own error event, which is scrubbed of
+    secrets; an error mid-stream becomes an in-band error event."""
     try:
-        async for chunk in chunks:
+        async for chunk in scrub_marked(chunks, ERROR_MARK, scrub):
             yield chunk
     except UpstreamError as err:
-        yield b"\n\n" + frame({"error": error_object(err)})
+        yield b"\n\n" + scrub(frame({"error": error_object(err)}))
 
 
-async def encode_stream(chunks: AsyncIterator[dict]) -> AsyncIterator[bytes]:
+async def encode_stream(chunks: AsyncIterator[dict], scrub: Callable[[bytes], bytes] = unchanged) -> AsyncIterator[bytes]:
     """Canonical chunk dicts → OpenAI SSE, closed with [DONE]; an error mid-stream ends it in-band."""
     try:
         async for chunk in chunks:
             yield frame(chunk)
     except GatewayError as err:
-        yield frame({"error": error_object(err)})
+        yield scrub(frame({"error": error_object(err)}))
         return
     yield DONE
 

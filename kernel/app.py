@@ -165,9 +165,14 @@ class App:
                          pipeline: Pipeline | None = None, dialect: str | None = None) -> None:
         name = pipeline.dialect if pipeline else dialect
         dialect = registry.DIALECTS.get(name) if name else None
-        body = dialect.encode_error(err) if dialect is not None else _error_body(err)
+        # Upstream error text may echo the key it was sent: every secret is masked on the way out.
+        scrub = self.gateway.scrubber
+        body = scrub.scrub_bytes(dialect.encode_error(err) if dialect is not None else _error_body(err), call)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("call %s answered %d: %s", call.id if call else "-", err.status, scrub.scrub(err.message, call))
         headers = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
-        headers += [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in err.headers.items()]
+        headers += [(k.lower().encode("latin-1"), scrub.scrub(str(v), call).encode("latin-1"))
+                    for k, v in err.headers.items()]
         headers += self.timing_headers(call, started)
         await send({"type": "http.response.start", "status": err.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -205,7 +210,7 @@ class App:
         except GatewayError as err:  # failed before the first byte: an ordinary error response
             if not started:
                 return await self.send_error(send, err, call.started, call, self.gateway.pipelines.get(call.route))
-            log.warning("stream of call %s ended with %s", call.id, err.message)
+            log.warning("stream of call %s ended with %s", call.id, self.gateway.scrubber.scrub(err.message, call))
             await send({"type": "http.response.body", "body": b""})
         finally:
             watcher.cancel()

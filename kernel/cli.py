@@ -15,6 +15,7 @@ from kernel.app import App
 from kernel.config import Settings, load_config
 from kernel.errors import ConfigError
 from kernel.pipeline import load_pipelines
+from kernel.secrets import install_log_filter
 from kernel.state import Gateway
 
 log = logging.getLogger("relaykit")
@@ -33,12 +34,15 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="relaykit", description="An OpenAI-compatible LLM gateway.")
     p.add_argument("--config", "-c", help="a LiteLLM-style config.yaml (default: the embedded echo config)")
     p.add_argument("--pipelines", help="a pipelines file replacing the built-in pipelines.yaml")
-    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--host", default=None,
+                   help="address to listen on (default: 0.0.0.0 with a master key, 127.0.0.1 without one)")
     p.add_argument("--port", type=int, default=4000)
     p.add_argument("--num_workers", "--num-workers", type=int, default=1)
     p.add_argument("--model", help="serve one model for every request, e.g. openai/gpt-4o (like `litellm --model`)")
     p.add_argument("--drop_params", "--drop-params", action="store_true", help="drop parameters a provider does not support")
     p.add_argument("--detailed_debug", "--detailed-debug", action="store_true", help="debug logs and access logs")
+    p.add_argument("--allow-weak-master-key", "--allow_weak_master_key", action="store_true",
+                   help="start even with a master key under 16 characters or an obvious one like sk-1234")
     return p
 
 
@@ -54,7 +58,8 @@ def build(args: argparse.Namespace) -> tuple[Settings, App]:
     extra = quick_start_models(args.model) if args.model else None
     embedded = (lambda: {"model_list": []}) if args.model else embedded_config
     settings = load_config(args.config, embedded=embedded, drop_params=args.drop_params,
-                           debug=args.detailed_debug, extra_deployments=extra)
+                           debug=args.detailed_debug, extra_deployments=extra,
+                           allow_weak_master_key=getattr(args, "allow_weak_master_key", False))
     gateway = Gateway(settings)
     pipelines = load_pipelines(args.pipelines, gateway)
     return settings, App(gateway, pipelines)
@@ -64,14 +69,26 @@ def worker_app() -> App:
     """Factory uvicorn calls in each worker process of `--num_workers N`."""
     args = argparse.Namespace(**json.loads(os.environ[_ARGS_ENV]))
     _, app = build(args)
+    install_log_filter(app.gateway.scrubber)  # this process's logging was just set up by uvicorn
     gc.freeze()
     return app
+
+
+def listen_host(settings: Settings, args: argparse.Namespace) -> str:
+    """--host as given; else every interface when a master key guards the gateway, loopback when none does."""
+    if args.host is not None:
+        return args.host
+    return "0.0.0.0" if settings.general.master_key else "127.0.0.1"
 
 
 def report(settings: Settings, args: argparse.Namespace) -> None:
     for line in settings.warnings:
         print(f"relaykit: warning: {line}", file=sys.stderr)
-    if not settings.general.master_key:
+    if not settings.general.master_key and args.host is None:
+        print("relaykit: no master_key is set, so relaykit listens on 127.0.0.1 only; set "
+              "general_settings.master_key (or RELAYKIT_MASTER_KEY) to serve other hosts, or pass --host "
+              "to choose the address yourself", file=sys.stderr)
+    elif not settings.general.master_key:
         print("relaykit: warning: no master_key is set: anyone who can reach this port can use it "
               "(set general_settings.master_key or RELAYKIT_MASTER_KEY)", file=sys.stderr)
     names = sorted({d.model_name for d in settings.deployments})
@@ -91,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if settings.debug:
         logging.getLogger().setLevel(logging.DEBUG)
+    install_log_filter(app.gateway.scrubber)
     report(settings, args)
+    args.host = listen_host(settings, args)
     return serve(app, args)
 
 
@@ -109,6 +128,7 @@ def serve(app: App, args: argparse.Namespace) -> int:
         uvicorn.run("kernel.cli:worker_app", factory=True, workers=args.num_workers, **options)
         return 0
     server = _AnnouncingServer(uvicorn.Config(app, **options))
+    install_log_filter(app.gateway.scrubber)  # again: uvicorn.Config has just replaced its loggers' handlers
     # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the handler that was
     # in place before it; make that handler a clean exit so a graceful stop ends with status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -52,6 +52,7 @@ class RouterSettings:
 @frozen
 class GeneralSettings:
     master_key: str | None = attrs.field(default=None, repr=False)
+    dangerously_permit_weak_or_unset_master_key: bool = False  # LiteLLM's name for --allow-weak-master-key
     allow_client_side_credentials: bool = False
     max_request_size_mb: float = 10.0
     max_batch_models: int = 10  # names in one `"model": "a,b,..."` batch (duplicates count): each is an upstream call
@@ -341,7 +342,7 @@ def _merge_fallbacks(items: list[dict[str, list[str]]]) -> dict[str, list[str]]:
 
 
 def parse_config(data: Any, source: str, *, drop_params: bool = False, debug: bool = False,
-                 extra_deployments: list[dict] | None = None) -> Settings:
+                 extra_deployments: list[dict] | None = None, allow_weak_master_key: bool = False) -> Settings:
     """Validate a loaded config tree; raises ConfigError listing every problem."""
     problems: list[str] = []
     warnings: list[str] = []
@@ -387,13 +388,45 @@ def parse_config(data: Any, source: str, *, drop_params: bool = False, debug: bo
         found, doubts = router_problems(router, deployments, f"{source}: router_settings")
         problems += found
         warnings += doubts
+    master_key = general.master_key or os.environ.get("RELAYKIT_MASTER_KEY") or None
+    if master_key and not (allow_weak_master_key or general.dangerously_permit_weak_or_unset_master_key):
+        where = "general_settings.master_key" if general.master_key else "RELAYKIT_MASTER_KEY"
+        why = weak_master_key(master_key)
+        if why:
+            problems.append(f"{source}: {where}: {why}; use a long random key, e.g. the output of "
+                            "`python3 -c \"import secrets; print('sk-' + secrets.token_urlsafe(32))\"`, or accept "
+                            "this one with --allow-weak-master-key (or general_settings."
+                            "dangerously_permit_weak_or_unset_master_key: true)")
     if problems:
         raise ConfigError(problems)
-    master_key = general.master_key or os.environ.get("RELAYKIT_MASTER_KEY") or None
     general = attrs.evolve(general, master_key=master_key)
     return Settings(deployments=tuple(deployments), router=router, general=general,
                     drop_params=drop_params or litellm.drop_params, debug=debug or litellm.set_verbose,
                     source=source, warnings=tuple(warnings))
+
+
+MIN_MASTER_KEY = 16
+# Keys people type when trying things out (README examples, tutorials, defaults); compared lower-cased,
+# with and without an `sk-` prefix. Anything under MIN_MASTER_KEY characters is refused anyway.
+WEAK_MASTER_KEYS = frozenset({
+    "1234", "12345678", "123456789", "1234567890", "1234567890123456", "0123456789abcdef", "sk-1234",
+    "sk-12345678", "password", "passw0rd", "changeme", "change-me", "changeit", "admin", "secret", "test",
+    "master", "masterkey", "master-key", "master_key", "letmein", "qwerty", "default", "example", "relaykit",
+    "litellm", "passwordpassword", "changemechangeme", "your-master-key", "your-master-key-here",
+    "my-master-key", "mysecretmasterkey", "supersecretmasterkey", "relaykit-master-key", "litellm-master-key",
+    "your-secret-key", "replace-me", "replace-with-your-key",
+})
+
+
+def weak_master_key(key: str) -> str | None:
+    """Why a master key is too weak to guard a gateway, or None. Never repeats the key."""
+    if len(key) < MIN_MASTER_KEY:
+        return f"the master key is too short ({len(key)} characters; at least {MIN_MASTER_KEY} are needed)"
+    lowered = key.lower()
+    bare = lowered[3:] if lowered.startswith("sk-") else lowered
+    if lowered in WEAK_MASTER_KEYS or bare in WEAK_MASTER_KEYS or len(set(bare)) < 5:
+        return "the master key is an obvious one that anyone could guess"
+    return None
 
 
 def _fold_litellm_settings(router: RouterSettings, litellm: LitellmSettings, given: Mapping) -> RouterSettings:

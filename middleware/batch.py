@@ -45,6 +45,7 @@ class Batch:
         self.rc = routing_of(gateway)
         # From the gateway's config, never from a request's user_config: a client must not lift its own cap.
         self.max_models = gateway.settings.general.max_batch_models
+        self.scrubber = gateway.scrubber
 
     async def __call__(self, call: Call, next: Next) -> Reply:
         model = call.model
@@ -76,7 +77,7 @@ class Batch:
             reply = await next(call)
             return reply.canonical()
         except GatewayError as err:
-            item = orjson.loads(DIALECTS[call.dialect].encode_error(err))
+            item = orjson.loads(self.scrubber.scrub_bytes(DIALECTS[call.dialect].encode_error(err), call))
             if isinstance(item, dict):
                 item.setdefault("model", call.model)
             return item

@@ -65,7 +65,7 @@ class Health:
                 await reply.stream.aclose()
             return True, entry
         except GatewayError as err:
-            return False, {**entry, "error": err.message, "status": err.status}
+            return False, {**entry, "error": self.gateway.scrubber.scrub(err.message), "status": err.status}
         except TimeoutError:
             return False, {**entry, "error": "health check timed out", "status": 504}
 

@@ -39,6 +39,7 @@ class Upstream:
         self.fast = FastClient(self.max_response)  # the hot path: plain JSON bodies and streams
         self.router = gateway.settings.router
         self.shared = gateway.shared  # where provider `prepare` hooks keep what outlives a call (OAuth tokens)
+        self.scrubber = gateway.scrubber
         gateway.on_startup(self.start)
         gateway.on_shutdown(self.stop)
 
@@ -83,7 +84,10 @@ class Upstream:
             d = apply_credentials(d, call.options.get("credentials") or {})
         prepare = getattr(provider, "prepare", None)
         if prepare is not None:  # credentials that need I/O first (a cached OAuth token), through this client
-            d = await prepare(d, self)
+            minted = await prepare(d, self)
+            if minted.api_key != d.api_key:
+                self.scrubber.remember(minted.api_key)  # an upstream may echo it too; a set lookup when known
+            d = minted
         if getattr(provider, "local", False):
             return await offload.run(call.raw, provider.answer, call, d)
         # Translating a big body (and serialising it) runs off the event loop, like its decoding did.
@@ -147,12 +151,32 @@ async def read_capped(response: httpx.Response, limit: int) -> bytes:
     return b"".join(parts)
 
 
+ERROR_BODY_LIMIT = 1 << 20  # an upstream's error answer is read whole to scrub it; past this it is cut off
+
+
 async def relay(upstream: Upstream, call: Call, d: Deployment, req: UpstreamRequest) -> Reply:
-    """Send a pass-through request and hand the upstream's answer back untouched (status, type and bytes)."""
+    """Send a pass-through request and hand the upstream's answer back: a success untouched (status, type,
+    bytes as they stream), an error read whole and scrubbed of secrets, since upstreams echo the key."""
     total, _ = upstream.timeouts(d, call)
+    t0 = time.perf_counter()
     response = await upstream.open(req, d, total)
-    return Reply(status=response.status_code, stream=_raw_chunks(response), wire="binary",
-                 media_type=response.headers.get("content-type", "application/json"))
+    media_type = response.headers.get("content-type", "application/json")
+    if response.status_code < 400:
+        return Reply(status=response.status_code, stream=_raw_chunks(response), wire="binary", media_type=media_type)
+    data = b""
+    try:
+        async with asyncio.timeout(max(0.0, total - (time.perf_counter() - t0))):
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) >= ERROR_BODY_LIMIT:
+                    break
+    except (TimeoutError, httpx.HTTPError):
+        pass  # what arrived is still the answer's best account
+    finally:
+        await response.aclose()
+    scrub = upstream.scrubber
+    return Reply(status=response.status_code, raw=scrub.scrub_bytes(data, call, (d.api_key,)), wire="binary",
+                 media_type=scrub.scrub(media_type, call, (d.api_key,)))
 
 
 async def _raw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:

@@ -10,6 +10,8 @@ import anthropic
 import httpx
 import pytest
 
+GATEWAY_KEY = "sk-gateway-0123456789abcdef"  # a master key strong enough to start with
+
 WEATHER = {"name": "get_weather", "description": "Weather in a city",
            "input_schema": {"type": "object", "properties": {"location": {"type": "string"}},
                             "required": ["location"]}}
@@ -30,13 +32,13 @@ def gateway(fake_anthropic, fake_openai, start_gateway):
             "model": "openai/gpt-4o-2024", "api_base": fake_openai.url + "/v1", "api_key": "sk-oa-up"}},
         {"model_name": "gpt-fail-429", "litellm_params": {
             "model": "openai/fail-429", "api_base": fake_openai.url + "/v1", "api_key": "sk-oa-up"}},
-    ], "general_settings": {"master_key": "sk-gateway"}}
+    ], "general_settings": {"master_key": GATEWAY_KEY}}
     return start_gateway(config)
 
 
 @pytest.fixture
 def client(gateway):
-    return anthropic.Anthropic(base_url=gateway.url, api_key="sk-gateway", max_retries=0)
+    return anthropic.Anthropic(base_url=gateway.url, api_key=GATEWAY_KEY, max_retries=0)
 
 
 BOTH = pytest.mark.parametrize("model", ["claude-3-opus-20240229", "gpt-4o"])
@@ -90,7 +92,7 @@ def test_stream_helpers(client, model):
 
 @BOTH
 def test_raw_event_order(gateway, model):
-    with httpx.stream("POST", gateway.url + "/v1/messages", headers={"x-api-key": "sk-gateway",
+    with httpx.stream("POST", gateway.url + "/v1/messages", headers={"x-api-key": GATEWAY_KEY,
                                                                       "anthropic-version": "2023-06-01"},
                       json={"model": model, "max_tokens": 20, "stream": True,
                             "messages": [{"role": "user", "content": "a b"}]}) as r:
@@ -153,7 +155,7 @@ def test_native_fields_survive_pass_through(client, fake_anthropic):
 
 
 def test_authorization_header_also_accepted(gateway):
-    client = anthropic.Anthropic(base_url=gateway.url, auth_token="sk-gateway", max_retries=0)
+    client = anthropic.Anthropic(base_url=gateway.url, auth_token=GATEWAY_KEY, max_retries=0)
     out = client.messages.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
     assert out.content[0].text == "echo: hi"
 
@@ -220,7 +222,7 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("body", "field"), MALFORMED, ids=[m[1] + str(i) for i, m in enumerate(MALFORMED)])
 def test_malformed_request_is_an_anthropic_400(gateway, fake_anthropic, fake_openai, body, field):
-    r = httpx.post(gateway.url + "/v1/messages", json=body, headers={"x-api-key": "sk-gateway"})
+    r = httpx.post(gateway.url + "/v1/messages", json=body, headers={"x-api-key": GATEWAY_KEY})
     assert r.status_code == 400
     err = r.json()
     assert err["type"] == "error"
@@ -230,7 +232,7 @@ def test_malformed_request_is_an_anthropic_400(gateway, fake_anthropic, fake_ope
 
 
 def test_not_json_is_an_anthropic_400(gateway):
-    r = httpx.post(gateway.url + "/messages", content=b"{nope", headers={"x-api-key": "sk-gateway"})
+    r = httpx.post(gateway.url + "/messages", content=b"{nope", headers={"x-api-key": GATEWAY_KEY})
     assert r.status_code == 400
     assert r.json()["error"]["type"] == "invalid_request_error"
     assert "not valid JSON" in r.json()["error"]["message"]
@@ -286,7 +288,7 @@ def test_native_stream_keeps_thinking_and_signature(fake_anthropic, start_gatewa
 
 
 async def test_async_client_stream(gateway):
-    client = anthropic.AsyncAnthropic(base_url=gateway.url, api_key="sk-gateway", max_retries=0)
+    client = anthropic.AsyncAnthropic(base_url=gateway.url, api_key=GATEWAY_KEY, max_retries=0)
     events = []
     stream = await client.messages.create(model="gpt-4o", max_tokens=10, stream=True,
                                           messages=[{"role": "user", "content": "async hi"}])

@@ -8,6 +8,8 @@ import pytest
 
 from tests.servers import free_port
 
+KEY = "sk-relaykit-test-master-0001"  # a master key strong enough to start with
+
 
 @pytest.fixture
 def gw(fake_openai, start_gateway):
@@ -18,12 +20,12 @@ def gw(fake_openai, start_gateway):
             {"model_name": "down", "litellm_params": {"model": "openai/gpt-4o",
                                                       "api_base": f"http://127.0.0.1:{free_port()}/v1"}},
         ],
-        "general_settings": {"master_key": "sk-1234"},
+        "general_settings": {"master_key": KEY},
     })
 
 
 def test_sdk_with_the_master_key_works(gw):
-    client = openai.OpenAI(api_key="sk-1234", base_url=gw.url, max_retries=0)
+    client = openai.OpenAI(api_key=KEY, base_url=gw.url, max_retries=0)
     out = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
     assert out.choices[0].message.content == "echo: hi"
 
@@ -44,7 +46,7 @@ def test_wrong_or_missing_key_is_401_in_openai_envelope(gw, fake_openai, key):
 def test_every_other_route_needs_the_key(gw, path):
     method = "POST" if path == "/v1/embeddings" else "GET"
     assert httpx.request(method, gw.url + path).status_code == 401
-    ok = httpx.request(method, gw.url + path, headers={"api-key": "sk-1234"},
+    ok = httpx.request(method, gw.url + path, headers={"api-key": KEY},
                        json={"model": "gpt-4o", "input": "x"} if method == "POST" else None)
     assert ok.status_code != 401
 
@@ -57,7 +59,7 @@ def test_probes_are_open(gw, path):
 
 
 def test_health_calls_each_deployment_and_reports_why(gw):
-    reply = httpx.get(gw.url + "/health", headers={"x-api-key": "sk-1234"})
+    reply = httpx.get(gw.url + "/health", headers={"x-api-key": KEY})
     assert reply.status_code == 200
     report = reply.json()
     assert [e["model"] for e in report["healthy_endpoints"]] == ["gpt-4o"]

@@ -13,7 +13,7 @@ import pytest
 from tests.fakes.azure_upstream import FakeAzure
 from tests.servers import ServerThread
 
-GATEWAY_KEY = "sk-gateway"
+GATEWAY_KEY = "sk-gateway-0123456789abcdef"
 CLIENT_VERSION = "2024-06-01"
 
 

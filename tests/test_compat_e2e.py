@@ -12,7 +12,7 @@ import openai
 import orjson
 import pytest
 
-KEY = "sk-1234"
+KEY = "sk-relaykit-compat-master-01"
 MESSAGES = [{"role": "user", "content": "this is a test request, write a short poem"}]
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}},
           "input_examples": [{"location": "Boston"}]}]

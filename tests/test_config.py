@@ -81,7 +81,7 @@ def test_unknown_keys_warn_once_each_and_are_ignored():
 def test_env_references_resolve_anywhere(monkeypatch):
     monkeypatch.setenv("RK_BASE", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("RK_KEY", "sk-from-env")
-    monkeypatch.setenv("RK_MASTER", "sk-master")
+    monkeypatch.setenv("RK_MASTER", "sk-master-0123456789abcdef")
     settings = parse_config({
         "model_list": [{"model_name": "m", "litellm_params": {
             "model": "openai/gpt-4o", "api_base": "os.environ/RK_BASE", "api_key": "os.environ/RK_KEY"}}],
@@ -89,7 +89,7 @@ def test_env_references_resolve_anywhere(monkeypatch):
     }, "config.yaml")
     d = settings.deployments[0]
     assert (d.api_base, d.api_key) == ("http://127.0.0.1:9/v1", "sk-from-env")
-    assert settings.general.master_key == "sk-master"
+    assert settings.general.master_key == "sk-master-0123456789abcdef"
 
 
 def test_provider_key_variable_is_the_default_key(monkeypatch):

@@ -14,13 +14,14 @@ from middleware.encode import DialectEncode
 from middleware.normalize import ResponseNormalize
 from tests.fakes.chain import RecordingNext, make_call, make_gateway
 
-KEYED = {"general_settings": {"master_key": "sk-master"}}
+MASTER = "sk-master-0123456789abcdef"  # strong enough to start with
+KEYED = {"general_settings": {"master_key": MASTER}}
 
 
 async def test_auth_accepts_each_header_style():
     gw = make_gateway(KEYED)
     auth = Auth(None, gw)
-    for headers in ({"authorization": "Bearer sk-master"}, {"api-key": "sk-master"}, {"x-api-key": "sk-master"}):
+    for headers in ({"authorization": f"Bearer {MASTER}"}, {"api-key": MASTER}, {"x-api-key": MASTER}):
         nxt = RecordingNext()
         await auth(make_call(gw, headers=headers), nxt)
         assert len(nxt.calls) == 1

@@ -15,7 +15,7 @@ from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.google_token import FakeGoogleToken
 from tests.servers import ServerThread
 
-GATEWAY_KEY = "sk-gateway"
+GATEWAY_KEY = "sk-gateway-0123456789abcdef"
 MODEL_PATH = "v1/projects/relaykit-proj/locations/us-central1/publishers/google/models/gemini-2.0-flash"
 
 
