@@ -79,6 +79,17 @@ def _star_capture(pattern: str, name: str) -> str:
     return name[len(prefix):end]
 
 
+DEFAULT_TIMEOUT = 600.0  # seconds a call may take when neither the deployment nor the router sets one (LiteLLM's)
+
+
+def timeouts(d: Deployment, router, request_timeout: float | None = None) -> tuple[float, float]:
+    """A call's deadlines on `d`: the whole call, and a stream's first chunk (the request's own timeout first, then
+    the deployment's, then router_settings', then LiteLLM's default)."""
+    total = request_timeout or d.timeout or router.timeout or DEFAULT_TIMEOUT
+    first = d.stream_timeout or router.stream_timeout or total
+    return float(total), float(first)
+
+
 class ModelTable:
     """Finds the deployments serving a model name: exact names first, then the longest wildcard prefix."""
 

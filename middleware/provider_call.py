@@ -12,9 +12,8 @@ import httpx
 from kernel import offload
 from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
-from kernel.models import Deployment
+from kernel.models import Deployment, timeouts
 from kernel.registry import PROVIDERS, middleware
-from kernel.routing.context import DEFAULT_TIMEOUT
 from kernel.upstream import UpstreamRequest
 from middleware.client_credentials import apply_credentials
 from middleware.http1 import ResponseTooLargeError
@@ -55,9 +54,7 @@ class Upstream:
             self.client = None
 
     def timeouts(self, d: Deployment, call: Call) -> tuple[float, float]:
-        total = call.options.get("request_timeout") or d.timeout or self.router.timeout or DEFAULT_TIMEOUT
-        first = d.stream_timeout or self.router.stream_timeout or total
-        return float(total), float(first)
+        return timeouts(d, self.router, call.options.get("request_timeout"))
 
     async def open(self, req: UpstreamRequest, d: Deployment, timeout: float) -> httpx.Response:
         """Send a request and return once the response head is in (the body is left to the caller)."""

@@ -17,11 +17,10 @@ import orjson
 
 from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError, UpstreamTimeout
-from kernel.models import Deployment
+from kernel.models import Deployment, timeouts
 from kernel.registry import middleware
 from kernel.routing import ROUTING_KEY, RoutingContext, routing_of
 from kernel.routing.state import current_minute, state_key
-from middleware.provider_call import upstream_of
 
 _NOTHING = object()
 
@@ -30,7 +29,7 @@ _NOTHING = object()
 class Router:
     def __init__(self, options, gateway) -> None:
         self.rc = routing_of(gateway)
-        self.upstream = upstream_of(gateway)
+        self.settings = gateway.settings.router
 
     async def __call__(self, call: Call, next: Next) -> Reply:
         rc: RoutingContext = call.options.get(ROUTING_KEY) or self.rc
@@ -58,7 +57,7 @@ class Router:
 
     async def first_chunk(self, stream: AsyncIterator[Any], call: Call, d: Deployment, rc: RoutingContext,
                           stats, t0: float) -> Primed:
-        _, first_timeout = self.upstream.timeouts(d, call)
+        _, first_timeout = timeouts(d, self.settings, call.options.get("request_timeout"))
         left = first_timeout - (time.perf_counter() - t0)
         try:
             first = await _first(stream, left)

@@ -23,14 +23,13 @@ from kernel.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from kernel.models import Deployment, ModelTable
+from kernel.models import Deployment, ModelTable, timeouts
 from kernel.registry import PROVIDERS
 from kernel.routing import credentials, policy
 from kernel.routing.state import RouterState, current_minute, state_key
 from kernel.routing.strategies import STRATEGIES
 
 ROUTING_KEY = "_routing"  # call.options key of a per-request context; dialects only set aside known fields
-DEFAULT_TIMEOUT = 600.0  # seconds a call may take when neither the deployment nor the router sets one (LiteLLM's)
 
 
 class NoDeploymentsAvailable(GatewayError):
@@ -160,7 +159,7 @@ class RoutingContext:
             # and must not let one client cool it down for everyone.
             return
         if isinstance(err, UpstreamTimeout) and options.get("request_timeout") is not None and \
-                options["request_timeout"] < (d.timeout or self.settings.timeout or DEFAULT_TIMEOUT):
+                options["request_timeout"] < timeouts(d, self.settings)[0]:
             return  # the client's own deadline, shorter than the deployment's: its patience, not the deployment's fault
         counted = policy.cooldown_count(err, "*" in d.model_name, self.fails_policy, self.settings.allowed_fails)
         if counted is not None:
