@@ -2,17 +2,12 @@
 
 from middleware import (  # noqa: F401  (imported for registration)
     auth,
-    batch,
-    client_credentials,
     decode,
     encode,
-    fallback,
     forward,
     info,
     normalize,
     param_drop,
     provider_call,
-    retry,
-    router,
-    user_config,
+    routing,
 )

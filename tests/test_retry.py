@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from kernel.routing.backoff import DEFAULT_BASE, MAX_DELAY, retry_delay
+from middleware.routing.backoff import DEFAULT_BASE, MAX_DELAY, retry_delay
 from tests.routing_helpers import chat, dep, routing
 
 FAST = {"retry_after": 0.01}  # router_settings: a 10 ms base keeps the backoff short in tests

@@ -10,7 +10,7 @@ from kernel.call import Call, Reply
 from kernel.config import parse_config
 from kernel.errors import UpstreamTimeout, UpstreamUnavailable
 from kernel.state import Gateway
-from middleware.router import Router
+from middleware.routing.router import Router
 
 CONFIG = {"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/x", "api_base": "http://127.0.0.1:9",
                                                                "stream_timeout": 0.05}}],

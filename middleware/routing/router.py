@@ -19,8 +19,8 @@ from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError, UpstreamTimeout
 from kernel.models import Deployment, timeouts
 from kernel.registry import middleware
-from kernel.routing import ROUTING_KEY, RoutingContext, routing_of
-from kernel.routing.state import current_minute, state_key
+from middleware.routing.context import ROUTING_KEY, RoutingContext, routing_of
+from middleware.routing.state import current_minute, state_key
 
 _NOTHING = object()
 

@@ -25,9 +25,9 @@ from kernel.errors import (
 )
 from kernel.models import Deployment, ModelTable, timeouts
 from kernel.registry import PROVIDERS
-from kernel.routing import credentials, policy
-from kernel.routing.state import RouterState, current_minute, state_key
-from kernel.routing.strategies import STRATEGIES
+from middleware.routing import credentials, policy
+from middleware.routing.state import RouterState, current_minute, state_key
+from middleware.routing.strategies import STRATEGIES
 
 ROUTING_KEY = "_routing"  # call.options key of a per-request context; dialects only set aside known fields
 

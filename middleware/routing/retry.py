@@ -13,8 +13,8 @@ import asyncio
 from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError
 from kernel.registry import middleware
-from kernel.routing import ROUTING_KEY, routing_of
-from kernel.routing.backoff import retry_delay
+from middleware.routing.backoff import retry_delay
+from middleware.routing.context import ROUTING_KEY, routing_of
 
 RETRIES_HEADER = "x-relaykit-attempted-retries"
 

@@ -20,7 +20,7 @@ import orjson
 from kernel.call import Call, Next, Reply
 from kernel.errors import ClientError, GatewayError
 from kernel.registry import DIALECTS, middleware
-from kernel.routing import ROUTING_KEY, routing_of
+from middleware.routing.context import ROUTING_KEY, routing_of
 
 _ENDPOINTS = frozenset({"chat", "completions"})
 _DIALECTS = frozenset({"openai"})

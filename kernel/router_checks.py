@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kernel.models import Deployment, ModelTable
-from kernel.routing.policy import policy_keys
+from middleware.routing.policy import policy_keys
 
 
 def router_problems(router: Any, deployments: list[Deployment], where: str) -> tuple[list[str], list[str]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError, UpstreamUnavailable
 from kernel.registry import middleware
-from kernel.routing import ROUTING_KEY, routing_of
+from middleware.routing.context import ROUTING_KEY, routing_of
 
 FALLBACKS_HEADER = "x-relaykit-attempted-fallbacks"
 

@@ -18,8 +18,8 @@ from kernel.call import Call, Next, Reply
 from kernel.errors import ClientError, PermissionDenied
 from kernel.models import Deployment
 from kernel.registry import middleware
-from kernel.routing import ROUTING_KEY, routing_of
-from kernel.routing.credentials import STRING_PARAMS, allows, is_secret, redirects, rule_for
+from middleware.routing.context import ROUTING_KEY, routing_of
+from middleware.routing.credentials import STRING_PARAMS, allows, is_secret, redirects, rule_for
 
 _FIELDS = ("api_key", "api_version", "organization")
 

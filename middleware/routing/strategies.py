@@ -12,11 +12,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kernel.models import Deployment
-from kernel.routing.state import current_minute, state_key
+from middleware.routing.state import current_minute, state_key
 
 if TYPE_CHECKING:
     from kernel.call import Call
-    from kernel.routing.context import RoutingContext
+    from middleware.routing.context import RoutingContext
 
 Strategy = Callable[[list[Deployment], "RoutingContext", "Call"], Deployment | None]
 

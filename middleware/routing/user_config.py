@@ -21,8 +21,8 @@ from kernel.config import CONFIG_SCHEMA, ENV_PREFIX, RouterSettings, build_deplo
 from kernel.errors import ClientError, PermissionDenied
 from kernel.models import ModelTable
 from kernel.registry import middleware
-from kernel.routing import ROUTING_KEY, RoutingContext
-from kernel.routing.validate import router_problems
+from kernel.router_checks import router_problems
+from middleware.routing.context import ROUTING_KEY, RoutingContext
 
 FIELD = "user_config"
 _FALLBACK_FIELDS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
