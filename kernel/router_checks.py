@@ -1,11 +1,37 @@
-"""Checks of router_settings against the model list: names a fallback or alias points at, policy keys."""
+"""Checks of router_settings against the model list: names a fallback or alias points at, policy keys.
+
+They need config data only, so config loading runs them at startup (and user_config on a request's own router);
+the routing package reads the same LiteLLM error names to build its policy tables.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from kernel.errors import (
+    ContentPolicy,
+    GatewayError,
+    RateLimited,
+    UpstreamAuthError,
+    UpstreamBadRequest,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from kernel.models import Deployment, ModelTable
-from middleware.routing.policy import policy_keys
+
+# LiteLLM's exception names → our types; a policy key is the name plus "Retries" or "AllowedFails".
+ERROR_TYPES: dict[str, type[GatewayError]] = {
+    "BadRequestError": UpstreamBadRequest,
+    "AuthenticationError": UpstreamAuthError,
+    "TimeoutError": UpstreamTimeout,
+    "RateLimitError": RateLimited,
+    "ContentPolicyViolationError": ContentPolicy,
+    "InternalServerError": UpstreamUnavailable,
+}
+
+
+def policy_keys(suffix: str) -> list[str]:
+    return [name + suffix for name in ERROR_TYPES]
 
 
 def router_problems(router: Any, deployments: list[Deployment], where: str) -> tuple[list[str], list[str]]:

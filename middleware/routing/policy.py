@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 from kernel.errors import (
-    ContentPolicy,
     GatewayError,
-    RateLimited,
     UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
 )
-
-# LiteLLM's exception names → our types; a policy key is the name plus "Retries" or "AllowedFails".
-ERROR_TYPES: dict[str, type[GatewayError]] = {
-    "BadRequestError": UpstreamBadRequest,
-    "AuthenticationError": UpstreamAuthError,
-    "TimeoutError": UpstreamTimeout,
-    "RateLimitError": RateLimited,
-    "ContentPolicyViolationError": ContentPolicy,
-    "InternalServerError": UpstreamUnavailable,
-}
-
-
-def policy_keys(suffix: str) -> list[str]:
-    return [name + suffix for name in ERROR_TYPES]
+from kernel.router_checks import ERROR_TYPES  # the config's names for the types; checked at config load
 
 
 def policy_table(policy: dict[str, int], suffix: str) -> dict[type, int]:
