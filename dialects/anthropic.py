@@ -46,7 +46,7 @@ def _set_aside(call: Call, body: dict) -> dict:
         else:
             native[key] = value
     if credentials:
-        call.options["credentials"] = credentials
+        call.credentials = credentials
     return native
 
 

@@ -66,7 +66,7 @@ def set_aside(call: Call, body: dict) -> dict:
         else:
             upstream[key] = value
     if credentials:
-        call.options["credentials"] = credentials
+        call.credentials = credentials
     return upstream
 
 

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from attrs import Factory, define
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # names for annotations only: the kernel imports no middleware at run time
     from kernel.models import Deployment
     from kernel.state import Gateway
+    from middleware.routing.context import RoutingContext
 
 
 @define(slots=True, eq=False)
@@ -51,7 +52,11 @@ class Call:
     deployment: Deployment | None = None  # the route decision
     attempts: list[Attempt] = Factory(list)
     metadata: dict[str, Any] = Factory(dict)  # the client's `metadata`, for logs only
-    options: dict[str, Any] = Factory(dict)  # gateway-only request fields (fallbacks, drop_params, ...)
+    options: dict[str, Any] = Factory(dict)  # the client's own gateway-only fields (fallbacks, drop_params, ...)
+    # What the links decide for the links inside them: typed fields, never keys of `options` (the client's).
+    routing: RoutingContext | None = None  # user_config's router for this call; None: the gateway's
+    credentials: dict[str, Any] | None = None  # client-side credential fields the dialect set aside
+    use_client_credentials: bool = False  # client_credentials allowed them: provider_call applies them
     form: Any = None  # parsed multipart form, for uploads
     started: float = 0.0  # perf_counter at arrival
     upstream_s: float = 0.0  # seconds spent waiting on upstreams

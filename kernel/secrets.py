@@ -103,9 +103,9 @@ def call_secrets(call: Call | None) -> list[str]:
     if call is None:
         return []
     out: list[str] = []
+    gather(call.credentials, out)
     options = call.options
     if options:
-        gather(options.get("credentials"), out)
         gather(options.get("user_config"), out)
     d = call.deployment
     if d is not None and d.client_credentials:

@@ -16,7 +16,7 @@ from kernel.models import Deployment, timeouts
 from kernel.registry import PROVIDERS, middleware
 from kernel.upstream import UpstreamRequest
 from middleware.http1 import ResponseTooLargeError
-from middleware.routing.client_credentials import apply_credentials
+from middleware.routing.credentials import apply_credentials
 from middleware.upstream_http import FastClient, handles, too_large
 
 
@@ -77,8 +77,8 @@ class Upstream:
 
     async def send(self, call: Call, d: Deployment) -> Reply:
         provider = PROVIDERS[d.provider]
-        if call.options.get("apply_credentials"):
-            d = apply_credentials(d, call.options.get("credentials") or {})
+        if call.use_client_credentials:
+            d = apply_credentials(d, call.credentials or {})
         prepare = getattr(provider, "prepare", None)
         if prepare is not None:  # credentials that need I/O first (a cached OAuth token), through this client
             minted = await prepare(d, self)

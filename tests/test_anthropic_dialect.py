@@ -78,7 +78,7 @@ def test_native_body_kept_and_gateway_fields_set_aside():
     assert call.native == {"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
                            "metadata": {"user_id": "u1"}}
     assert call.options["fallbacks"] == ["gpt-4o"]
-    assert call.options["credentials"] == {"api_key": "sk-x"}
+    assert call.credentials == {"api_key": "sk-x"}
     assert call.metadata == {"user_id": "u1", "trace_id": "t1"}
 
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from kernel.models import ClientAuthRule, Deployment
-from middleware.routing.client_credentials import apply_credentials
+from middleware.routing.credentials import apply_credentials
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.routing_helpers import MESSAGES, chat, dep, sdk
 from tests.servers import ServerThread, free_port

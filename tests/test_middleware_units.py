@@ -55,7 +55,7 @@ async def test_decode_sets_aside_gateway_fields_and_credentials():
     assert call.body == {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.5}
     assert call.metadata == {"trace_id": "t1"}
     assert call.options["fallbacks"] == ["other"]
-    assert call.options["credentials"] == {"api_key": "sk-user"}
+    assert call.credentials == {"api_key": "sk-user"}
     assert call.raw_body is None  # the body changed, so the raw bytes may not be forwarded as they are
 
 

@@ -20,7 +20,7 @@ import orjson
 from kernel.call import Call, Next, Reply
 from kernel.errors import ClientError, GatewayError
 from kernel.registry import DIALECTS, middleware
-from middleware.routing.context import ROUTING_KEY, routing_of
+from middleware.routing.context import routing_of
 
 _ENDPOINTS = frozenset({"chat", "completions"})
 _DIALECTS = frozenset({"openai"})
@@ -51,7 +51,7 @@ class Batch:
         model = call.model
         if model is None or "," not in model:
             return await next(call)
-        rc = call.options.get(ROUTING_KEY) or self.rc
+        rc = call.routing or self.rc
         if model in rc.models.exact:  # a configured name that happens to hold a comma
             return await next(call)
         if call.dialect not in _DIALECTS or call.endpoint not in _ENDPOINTS:

@@ -6,47 +6,19 @@ is on, or for deployments whose configurable_clientside_auth_params list them (a
 match the whole value). When no deployment of the requested model accepts them: 403 naming the parameter,
 raised before anything is sent anywhere. The router then only picks deployments that accept them.
 
-`apply_credentials` (used by provider_call) makes sure a client-chosen destination never receives the
-deployment's configured secrets.
+Once allowed, the call is marked `use_client_credentials`; provider_call then applies them with
+`credentials.apply_credentials`, which makes sure a client-chosen destination never receives the deployment's
+configured secrets.
 """
 
 from __future__ import annotations
-
-import attrs
 
 from kernel.call import Call, Next, Reply
 from kernel.errors import ClientError, PermissionDenied
 from kernel.models import Deployment
 from kernel.registry import middleware
-from middleware.routing.context import ROUTING_KEY, routing_of
-from middleware.routing.credentials import STRING_PARAMS, allows, is_secret, redirects, rule_for
-
-_FIELDS = ("api_key", "api_version", "organization")
-
-
-def apply_credentials(deployment: Deployment, creds: dict) -> Deployment:
-    """The deployment with client credentials in place.
-
-    When the client chooses where the call goes (a base URL, or a region/location that is not a plain
-    label) every configured secret is dropped first: the configured key, and any provider setting whose
-    name says it is a key, token, secret, credential, profile or header. The client's own may replace them.
-    """
-    changes: dict = {}
-    extra = dict(deployment.extra)
-    if redirects(creds):
-        changes["api_key"] = None
-        extra = {k: v for k, v in extra.items() if not is_secret(k)}
-    base = creds.get("api_base") or creds.get("base_url")
-    if base:
-        changes["api_base"] = str(base).rstrip("/")
-    for name in _FIELDS:
-        if name in creds:
-            changes[name] = creds[name]
-    for k, v in creds.items():
-        if k not in _FIELDS and k not in ("api_base", "base_url"):
-            extra[k] = v
-    changes["extra"] = extra
-    return attrs.evolve(deployment, client_credentials=True, **changes)
+from middleware.routing.context import routing_of
+from middleware.routing.credentials import STRING_PARAMS, allows, rule_for
 
 
 def refusal(param: str, model: str | None) -> PermissionDenied:
@@ -62,18 +34,18 @@ class ClientCredentialCheck:
         self.rc = routing_of(gateway)
 
     async def __call__(self, call: Call, next: Next) -> Reply:
-        creds = call.options.get("credentials")
+        creds = call.credentials
         if not creds:
             return await next(call)
         for param, value in creds.items():
             if param in STRING_PARAMS and not isinstance(value, str):
                 raise ClientError(f"'{param}' must be a string", param=param)
-        rc = call.options.get(ROUTING_KEY) or self.rc
+        rc = call.routing or self.rc
         if not rc.allow_client_credentials:
             group = rc.models.lookup(call.model) if call.model else []
             if not any(allows(d, creds) for d in group):
                 raise refusal(first_refused(group, creds), call.model)
-        call.options["apply_credentials"] = True
+        call.use_client_credentials = True
         return await next(call)
 
 

@@ -1,7 +1,7 @@
 """The RoutingContext: one router's deployments, settings, strategy and state, and the decisions made from them.
 
 The gateway has one, built at startup from the config (`routing_of`). A request with `user_config` gets its
-own for that request alone (stored under `call.options[ROUTING_KEY]`, which no client field can reach).
+own for that request alone, in `call.routing` (links read `call.routing or <the gateway's>`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from kernel.registry import PROVIDERS
 from middleware.routing import credentials, policy
 from middleware.routing.state import RouterState, current_minute, state_key
 from middleware.routing.strategies import STRATEGIES
-
-ROUTING_KEY = "_routing"  # call.options key of a per-request context; dialects only set aside known fields
 
 
 class NoDeploymentsAvailable(GatewayError):
@@ -109,7 +107,7 @@ class RoutingContext:
                     f"after failures; retry in {wait:.1f}s",
                     headers={"retry-after": str(max(1, math.ceil(wait)))})
             group = usable
-        creds = call.options.get("credentials")
+        creds = call.credentials
         if creds and not self.allow_client_credentials:
             group = [d for d in group if credentials.allows(d, creds)]
             if not group:
@@ -153,13 +151,12 @@ class RoutingContext:
         call.attempts.append(Attempt(d.id, type(err).__name__, ms))
         if not isinstance(err, UpstreamError):
             return
-        options = call.options
-        if options.get("apply_credentials"):
+        if call.use_client_credentials:
             # With the client's own key or URL the failure says nothing about the configured deployment,
             # and must not let one client cool it down for everyone.
             return
-        if isinstance(err, UpstreamTimeout) and options.get("request_timeout") is not None and \
-                options["request_timeout"] < timeouts(d, self.settings)[0]:
+        asked = call.options.get("request_timeout")
+        if isinstance(err, UpstreamTimeout) and asked is not None and asked < timeouts(d, self.settings)[0]:
             return  # the client's own deadline, shorter than the deployment's: its patience, not the deployment's fault
         counted = policy.cooldown_count(err, "*" in d.model_name, self.fails_policy, self.settings.allowed_fails)
         if counted is not None:

@@ -1,8 +1,11 @@
-"""Which client-side credentials a deployment accepts, and which of them point the call at another host."""
+"""Which client-side credentials a deployment accepts, which of them point the call at another host, and
+the deployment with them applied (what provider_call sends with)."""
 
 from __future__ import annotations
 
 import re
+
+import attrs
 
 from kernel.models import Deployment
 
@@ -13,6 +16,7 @@ _PLAIN = re.compile(r"[A-Za-z0-9_-]+")
 _URL_WORDS = ("base", "url", "endpoint", "host", "location", "region")
 _SECRET_WORDS = ("key", "token", "secret", "credential", "password", "profile", "header")
 STRING_PARAMS = frozenset({"api_key", "api_base", "base_url", "api_version", "organization"})
+_FIELDS = ("api_key", "api_version", "organization")  # credentials that are Deployment attributes
 
 
 def rule_for(d: Deployment, param: str):
@@ -45,3 +49,28 @@ def redirects(creds: dict) -> bool:
 
 def is_secret(name: str) -> bool:
     return any(w in name for w in _SECRET_WORDS)
+
+
+def apply_credentials(deployment: Deployment, creds: dict) -> Deployment:
+    """The deployment with client credentials in place.
+
+    When the client chooses where the call goes (a base URL, or a region/location that is not a plain
+    label) every configured secret is dropped first: the configured key, and any provider setting whose
+    name says it is a key, token, secret, credential, profile or header. The client's own may replace them.
+    """
+    changes: dict = {}
+    extra = dict(deployment.extra)
+    if redirects(creds):
+        changes["api_key"] = None
+        extra = {k: v for k, v in extra.items() if not is_secret(k)}
+    base = creds.get("api_base") or creds.get("base_url")
+    if base:
+        changes["api_base"] = str(base).rstrip("/")
+    for name in _FIELDS:
+        if name in creds:
+            changes[name] = creds[name]
+    for k, v in creds.items():
+        if k not in _FIELDS and k not in ("api_base", "base_url"):
+            extra[k] = v
+    changes["extra"] = extra
+    return attrs.evolve(deployment, client_credentials=True, **changes)

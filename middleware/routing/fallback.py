@@ -12,7 +12,7 @@ from __future__ import annotations
 from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError, UpstreamUnavailable
 from kernel.registry import middleware
-from middleware.routing.context import ROUTING_KEY, routing_of
+from middleware.routing.context import routing_of
 
 FALLBACKS_HEADER = "x-relaykit-attempted-fallbacks"
 
@@ -34,7 +34,7 @@ class Fallback:
             return await self.fall_back(call, next, err)
 
     async def fall_back(self, call: Call, next: Next, err: GatewayError) -> Reply:
-        rc = call.options.get(ROUTING_KEY) or self.rc
+        rc = call.routing or self.rc
         chain = rc.fallback_chain(err, call)
         if not chain:
             raise err

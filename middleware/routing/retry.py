@@ -14,7 +14,7 @@ from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError
 from kernel.registry import middleware
 from middleware.routing.backoff import retry_delay
-from middleware.routing.context import ROUTING_KEY, routing_of
+from middleware.routing.context import routing_of
 
 RETRIES_HEADER = "x-relaykit-attempted-retries"
 
@@ -31,7 +31,7 @@ class Retry:
             return await self.again(call, next, err)
 
     async def again(self, call: Call, next: Next, err: GatewayError) -> Reply:
-        rc = call.options.get(ROUTING_KEY) or self.rc
+        rc = call.routing or self.rc
         done = 0
         try:
             while True:

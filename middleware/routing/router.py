@@ -19,7 +19,7 @@ from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError, UpstreamTimeout
 from kernel.models import Deployment, timeouts
 from kernel.registry import middleware
-from middleware.routing.context import ROUTING_KEY, RoutingContext, routing_of
+from middleware.routing.context import RoutingContext, routing_of
 from middleware.routing.state import current_minute, state_key
 
 _NOTHING = object()
@@ -32,7 +32,7 @@ class Router:
         self.settings = gateway.settings.router
 
     async def __call__(self, call: Call, next: Next) -> Reply:
-        rc: RoutingContext = call.options.get(ROUTING_KEY) or self.rc
+        rc: RoutingContext = call.routing or self.rc
         d = call.deployment
         if d is None:
             d = call.deployment = rc.select(call)

@@ -22,7 +22,7 @@ from kernel.errors import ClientError, PermissionDenied
 from kernel.models import ModelTable
 from kernel.registry import middleware
 from kernel.router_checks import router_problems
-from middleware.routing.context import ROUTING_KEY, RoutingContext
+from middleware.routing.context import RoutingContext
 
 FIELD = "user_config"
 _FALLBACK_FIELDS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
@@ -132,5 +132,5 @@ class UserConfig:
             # The seed's JS example names a model its user_config does not list: it is served by the
             # gateway's own config, as it would be without user_config (and with nothing from the user's).
             return await next(call)
-        call.options[ROUTING_KEY] = rc
+        call.routing = rc
         return await next(call)
