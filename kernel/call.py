@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from attrs import Factory, define
+from attrs import Factory, define, evolve
 
 if TYPE_CHECKING:  # names for annotations only: the kernel imports no middleware at run time
     from kernel.models import Deployment
@@ -21,6 +21,7 @@ class Attempt:
     error: str | None = None
     ms: float = 0.0
     kind: str = "primary"  # primary · retry · fallback
+    delay: float = 0.0  # seconds the retry after this failure waited first (0: it went on at once)
 
 
 @define(slots=True, eq=False)
@@ -61,6 +62,19 @@ class Call:
     started: float = 0.0  # perf_counter at arrival
     upstream_s: float = 0.0  # seconds spent waiting on upstreams
     reply_headers: dict[str, str] = Factory(dict)
+
+    def fork(self, **changes: Any) -> Call:
+        """A copy for one more try (tower's clone_request): `changes` (model, body, deployment=None, ...) are
+        its own, so nothing is restored afterwards; the lists and dicts every try adds to (attempts,
+        reply_headers, metadata, options) stay shared with this call."""
+        return evolve(self, **changes)
+
+    def adopt(self, tried: Call) -> None:
+        """Take back what a fork decided, won or lost: the model group and deployment it went to, and the
+        upstream time (it started from this call's, so its count is the new total)."""
+        self.model = tried.model
+        self.deployment = tried.deployment
+        self.upstream_s = tried.upstream_s
 
 
 @define(slots=True, eq=False)

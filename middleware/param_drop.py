@@ -81,8 +81,9 @@ class ParamDrop:
                 body = {k: v for k, v in body.items() if k not in extra}
         if body is original:
             return await next(call)
-        call.body = body
+        # The dropped body goes on in a copy, so a fallback to another provider starts from what the client sent.
+        trimmed = call.fork(body=body)
         try:
-            return await next(call)
+            return await next(trimmed)
         finally:
-            call.body = original  # a fallback to another provider starts from what the client sent
+            call.adopt(trimmed)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import httpx
 import openai
+import yaml
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -35,3 +38,27 @@ def routing(gw):
 
 def answered_by(resp: httpx.Response) -> str:
     return resp.json()["model"]
+
+
+class KeepCalls:
+    """A link of the test's own, loaded by import path as a user's would be: keeps every Call it passes on (in
+    the gateway's shared state), so a test can read what the chain recorded on it, such as its attempts."""
+
+    def __init__(self, options, gateway) -> None:
+        self.kept = gateway.shared.setdefault("kept_calls", [])
+
+    async def __call__(self, call, next):
+        self.kept.append(call)
+        return await next(call)
+
+
+def keeping_pipelines() -> dict:
+    """The built-in pipelines with KeepCalls right inside encode, so it sees each Call as the app made it."""
+    pipelines = yaml.safe_load(resources.files("kernel").joinpath("pipelines.yaml").read_text())
+    pipelines["chains"]["model_call"].insert(1, "tests.routing_helpers:KeepCalls")
+    return pipelines
+
+
+def delays(gw) -> list[float]:
+    """Every failed attempt's backoff (Attempt.delay: what the retry after it waited), over every call kept."""
+    return [a.delay for call in gw.server.config.app.gateway.shared["kept_calls"] for a in call.attempts]

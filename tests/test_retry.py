@@ -7,7 +7,7 @@ import random
 import pytest
 
 from middleware.routing.backoff import DEFAULT_BASE, MAX_DELAY, retry_delay
-from tests.routing_helpers import chat, dep, routing
+from tests.routing_helpers import chat, delays, dep, keeping_pipelines
 
 FAST = {"retry_after": 0.01}  # router_settings: a 10 ms base keeps the backoff short in tests
 
@@ -31,12 +31,12 @@ def test_backoff_floor_and_upstream_retry_after():
 
 def test_retries_until_success_and_reports_count(fake_openai, start_gateway):
     gw = start_gateway({"model_list": [dep("m", "flaky-2-a", fake_openai.url)],
-                        "router_settings": {"num_retries": 3, **FAST}})
+                        "router_settings": {"num_retries": 3, **FAST}}, pipelines=keeping_pipelines())
     resp = chat(gw, "m")
     assert resp.status_code == 200
     assert resp.headers["x-relaykit-attempted-retries"] == "2"
     assert len(fake_openai.requests) == 3
-    sleeps = list(routing(gw).state.sleeps)  # one deployment: each retry waited, and grew
+    sleeps = delays(gw)  # one deployment: each retry waited, and grew
     assert len(sleeps) == 2
     assert 0.01 <= sleeps[0] <= 0.0125 and 0.02 <= sleeps[1] <= 0.025
 
@@ -61,23 +61,25 @@ def test_non_retryable_error_is_not_retried(fake_openai, start_gateway):
 
 def test_upstream_retry_after_is_honoured(fake_openai, start_gateway):
     gw = start_gateway({"model_list": [dep("m", "ratelimit-0.2", fake_openai.url)],
-                        "router_settings": {"num_retries": 1, **FAST}})
+                        "router_settings": {"num_retries": 1, **FAST}}, pipelines=keeping_pipelines())
     resp = chat(gw, "m")
     assert resp.status_code == 429
     assert len(fake_openai.requests) == 2
-    assert list(routing(gw).state.sleeps) == [0.2]
+    assert delays(gw) == [0.2, 0.0]  # waited the upstream's 0.2 s once; the last failure had no retry left
 
 
 def test_retry_moves_to_another_deployment_without_waiting(fake_openai, start_gateway):
     url = fake_openai.url
     gw = start_gateway({"model_list": [dep("m", "fail-500", url, model_info={"id": "bad"}),
                                        dep("m", "good", url, model_info={"id": "good"})],
-                        "router_settings": {"num_retries": 1, "retry_after": 5, "routing_strategy_args": {"seed": 0}}})
+                        "router_settings": {"num_retries": 1, "retry_after": 5, "routing_strategy_args": {"seed": 0}}},
+                       pipelines=keeping_pipelines())
     for _ in range(6):
         resp = chat(gw, "m")
         assert resp.status_code == 200
         assert resp.headers["x-relaykit-model-id"] == "good"
-    assert list(routing(gw).state.sleeps) == []  # a 5 s floor, yet nothing waited: a fresh deployment was ready
+    waits = delays(gw)
+    assert waits and set(waits) == {0.0}  # calls failed on "bad", yet with a 5 s floor none waited: "good" was ready
 
 
 @pytest.mark.parametrize("where", ["request", "deployment"])

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 
-import attrs
 import orjson
 
 from kernel.call import Call, Next, Reply
@@ -34,9 +33,10 @@ def split_models(model: str) -> list[str]:
 
 
 def member(call: Call, model: str) -> Call:
-    """A copy of the call for one model: its own route decision, attempts, options and headers."""
-    return attrs.evolve(call, model=model, deployment=None, attempts=[], reply_headers={},
-                        options=dict(call.options), upstream_s=0.0)
+    """A copy of the call for one model: its own route decision, attempts, options and headers (members run
+    concurrently, so unlike a retry's fork they keep their own of what each try adds to)."""
+    return call.fork(model=model, deployment=None, attempts=[], reply_headers={}, options=dict(call.options),
+                     upstream_s=0.0)
 
 
 @middleware("batch")
@@ -114,8 +114,7 @@ class Batch:
         if winner is None:
             raise errors[-1]
         chosen = owner[winner]
-        call.deployment = chosen.deployment
-        call.upstream_s = chosen.upstream_s
+        call.adopt(chosen)
         call.reply_headers.update(chosen.reply_headers)
         call.reply_headers["x-relaykit-fastest-response-model"] = chosen.model
         return winner.result()

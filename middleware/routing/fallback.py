@@ -43,16 +43,14 @@ class Fallback:
         try:
             for name, overrides in chain:
                 tried += 1
-                call.model = name
-                call.deployment = None
-                if overrides and isinstance(body, dict):
-                    call.body = {**body, **overrides}
+                group = call.fork(model=name, deployment=None,
+                                  body={**body, **overrides} if overrides and isinstance(body, dict) else body)
                 try:
-                    return await next(call)
+                    return await next(group)
                 except GatewayError as again:
                     err = again
                 finally:
-                    call.body = body
+                    call.adopt(group)
             raise err
         finally:
             call.reply_headers[FALLBACKS_HEADER] = str(tried)

@@ -45,14 +45,17 @@ class Retry:
                 else:
                     delay = retry_delay(done, floor=rc.settings.retry_after,
                                         retry_after=getattr(err, "retry_after", None), rng=rc.rng)
-                    rc.state.sleeps.append(delay)
+                    if call.attempts:
+                        call.attempts[-1].delay = delay  # what the failure cost in waiting, for logs and tests
                     await asyncio.sleep(delay)
                 done += 1
-                call.deployment = None
+                tried = call.fork(deployment=None)  # a fresh pick from the router
                 try:
-                    return await next(call)
+                    return await next(tried)
                 except GatewayError as again:
                     err = again
+                finally:
+                    call.adopt(tried)
         finally:
             if done:
                 before = int(call.reply_headers.get(RETRIES_HEADER, 0))

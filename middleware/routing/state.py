@@ -46,12 +46,11 @@ class DeploymentStats:
 class RouterState:
     """Cooldowns and stats of every deployment of one router (the gateway's, or one request's user_config)."""
 
-    __slots__ = ("cooling", "sleeps", "stats")
+    __slots__ = ("cooling", "stats")
 
     def __init__(self) -> None:
         self.stats: dict[str, DeploymentStats] = {}
         self.cooling: dict[str, float] = {}  # deployment id → monotonic time its cooldown ends
-        self.sleeps: deque[float] = deque(maxlen=64)  # backoff delays computed, newest last (for operators, tests)
 
     def of(self, deployment_id: str) -> DeploymentStats:
         stats = self.stats.get(deployment_id)
