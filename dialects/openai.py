@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 import orjson
 
 from dialects.openai_check import check_body
-from kernel.call import Call, Reply
+from kernel.call import Call, Failed, Reply
 from kernel.errors import ClientError, GatewayError, UpstreamError
 from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS, option_problem
 from kernel.registry import register_dialect
@@ -114,6 +114,15 @@ def error_object(err: GatewayError) -> dict:
     return {"message": err.message, "type": err.type, "param": err.param, "code": err.code}
 
 
+def failed_member(obj: object) -> orjson.Fragment:
+    """orjson's `default` for a batch list: a failed member becomes its error envelope and model, scrubbed of
+    secrets like every error a client sees (any other unknown object is the TypeError orjson would raise)."""
+    if isinstance(obj, Failed):
+        data = orjson.dumps({"error": error_object(obj.error), "model": obj.call.model})
+        return orjson.Fragment(bytes_scrub(obj.call)(data))
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
 def add_response_ms(data: bytes, call: Call) -> bytes:
     """Splice `_response_ms` into a JSON object without re-serialising it (the seed's response shape)."""
     end = data.rfind(b"}")
@@ -137,7 +146,7 @@ def encode(call: Call, reply: Reply) -> Reply:
     if reply.raw is not None and reply.wire == "openai":
         data = reply.raw
     else:
-        data = orjson.dumps(reply.canonical())
+        data = orjson.dumps(reply.canonical(), default=failed_member)
     if call.endpoint == "chat" and data[:1] == b"{":
         data = add_response_ms(data, call)
     return Reply(status=reply.status, raw=data, wire="openai", media_type="application/json", headers=reply.headers)

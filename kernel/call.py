@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from attrs import Factory, define, evolve
 
 if TYPE_CHECKING:  # names for annotations only: the kernel imports no middleware at run time
+    from kernel.errors import GatewayError
     from kernel.models import Deployment
     from kernel.state import Gateway
     from middleware.routing.context import RoutingContext
@@ -89,6 +90,7 @@ class Reply:
     `wire == "binary"` means opaque bytes (audio, files) that are passed through untouched.
     `parsed` is `raw` parsed (in its `wire` format), kept once the fast path has checked it, so later layers
     (usage for routing and spend) need not parse it again; `raw` is still what the client gets.
+    A batch answers a list `body` whose failed members are `Failed` items, rendered by the dialect's encode.
     """
 
     status: int = 200
@@ -118,6 +120,14 @@ class Reply:
             self.stream = self.decode_stream(self.stream)
             self.wire = None
         return self.stream
+
+
+@define(slots=True, eq=False)
+class Failed:
+    """One batch member's failure in its slot of a list answer: encode renders it as an error (scrubbed)."""
+
+    call: Call  # the member's own copy of the call: the model it named, the secrets to mask
+    error: GatewayError
 
 
 def _loads(data: bytes) -> Any:

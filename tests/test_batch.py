@@ -4,7 +4,13 @@ fastest_response."""
 from __future__ import annotations
 
 import httpx
+import orjson
+import pytest
 
+from dialects import openai as openai_dialect
+from kernel.call import Failed, Reply
+from kernel.errors import UpstreamUnavailable
+from tests.fakes.chain import make_call, make_gateway
 from tests.routing_helpers import MESSAGES, chat, dep, sdk
 
 
@@ -77,3 +83,19 @@ def test_fastest_response_all_failing_is_an_error(fake_openai, start_gateway):
     resp = chat(gw, "broken,nonexistent", fastest_response=True)
     assert resp.status_code in (400, 500)
     assert "error" in resp.json()
+
+
+def test_the_dialect_renders_a_failed_member_in_its_slot():
+    """Batch hands its failures to encode as `Failed` items; the OpenAI dialect renders each as an error envelope
+    naming the member's model, scrubbed of secrets, and leaves the answers around it as they are."""
+    gw = make_gateway()
+    member = make_call(gw)
+    member.model = "broken"
+    err = UpstreamUnavailable("deployment said: bad key sk-abcdefghijklmnop1234", deployment="d", status=503)
+    reply = openai_dialect.encode(make_call(gw), Reply(body=[{"object": "chat.completion"}, Failed(member, err)]))
+    assert orjson.loads(reply.raw) == [
+        {"object": "chat.completion"},
+        {"error": {"message": "deployment said: bad key sk-...1234", "type": err.type, "param": None,
+                   "code": "upstream_unavailable"}, "model": "broken"}]
+    with pytest.raises(TypeError):  # nothing else unknown slips through as something else
+        openai_dialect.encode(make_call(gw), Reply(body=[object()]))

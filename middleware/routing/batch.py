@@ -1,8 +1,9 @@
 """Batch completions: `"model": "a,b"` sends the same request to each model group concurrently.
 
-The answer is a JSON list in the order the models were named; a model that fails gets its error object
-in its slot, so one bad member never turns the whole list into an error. With `fastest_response: true`
-the first success is the answer and the other calls are cancelled.
+The answer is a JSON list in the order the models were named; a model that fails gets its error object in its
+slot (a `Failed` item, which the dialect's encode renders like any error), so one bad member never turns the
+whole list into an error. With `fastest_response: true` the first success is the answer and the other calls
+are cancelled.
 
 A list answer is an OpenAI-SDK convention, so lists are served on the OpenAI dialect's chat and completions
 routes only; elsewhere (`/v1/messages`, Azure's paths, embeddings) a comma list is a 400 before any upstream call.
@@ -14,11 +15,9 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
-
-from kernel.call import Call, Next, Reply
+from kernel.call import Call, Failed, Next, Reply
 from kernel.errors import ClientError, GatewayError
-from kernel.registry import DIALECTS, middleware
+from kernel.registry import middleware
 from middleware.routing.context import routing_of
 
 _ENDPOINTS = frozenset({"chat", "completions"})
@@ -45,7 +44,6 @@ class Batch:
         self.rc = routing_of(gateway)
         # From the gateway's config, never from a request's user_config: a client must not lift its own cap.
         self.max_models = gateway.settings.general.max_batch_models
-        self.scrubber = gateway.scrubber
 
     async def __call__(self, call: Call, next: Next) -> Reply:
         model = call.model
@@ -72,15 +70,13 @@ class Batch:
         items = await asyncio.gather(*(self.one(m, next) for m in members))
         return Reply(body=list(items))
 
-    async def one(self, call: Call, next: Next) -> dict:
+    async def one(self, call: Call, next: Next) -> dict | Failed:
+        """A member's canonical answer, or its failure for the dialect's encode to render in its slot."""
         try:
             reply = await next(call)
             return reply.canonical()
         except GatewayError as err:
-            item = orjson.loads(self.scrubber.scrub_bytes(DIALECTS[call.dialect].encode_error(err), call))
-            if isinstance(item, dict):
-                item.setdefault("model", call.model)
-            return item
+            return Failed(call, err)
 
     async def fastest(self, call: Call, members: list[Call], next: Next) -> Reply:
         tasks = [asyncio.ensure_future(next(m)) for m in members]
