@@ -43,14 +43,14 @@ class Fallback:
         try:
             for name, overrides in chain:
                 tried += 1
-                group = call.fork(model=name, deployment=None,
+                other = call.fork(model=name, deployment=None,
                                   body={**body, **overrides} if overrides and isinstance(body, dict) else body)
                 try:
-                    return await next(group)
+                    return await next(other)
                 except GatewayError as again:
                     err = again
                 finally:
-                    call.adopt(group)
+                    call.adopt(other)
             raise err
         finally:
             call.reply_headers[FALLBACKS_HEADER] = str(tried)
