@@ -13,7 +13,7 @@ gone. `RelayProtocol` is a thin subclass of uvicorn's `HttpToolsProtocol` that a
 The timeouts cost nothing per request: one sweep per server, a few times a second, looks at each connection's
 phase and how long it has been in it (uvicorn's own keep-alive timer is one timer per request; this adds none).
 It relies on these uvicorn internals (0.54): the cycle's `more_body`, `response_complete`, `disconnected`,
-`keep_alive`, `message_event` and `scope`; the protocol's `cycle`, `scope`, `url`, `headers`, `pipeline`, `app`
+`keep_alive`, `message_event` and `scope`; the protocol's `cycle`, `scope`, `pipeline`, `app`
 and `_start_asgi_task`. tests/test_hostile_slow.py and tests/test_hostile_disconnect.py pin all of it.
 """
 
@@ -117,9 +117,8 @@ class RelayProtocol(HttpToolsProtocol):
     def __init__(self, config, server_state, app_state, _loop=None, *, limits: Limits) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits = limits
-        self.admitted = True
+        self._max_head = limits.max_header_bytes
         self._head_bytes = 0  # bytes received so far of a request head that is not complete
-        self._chunk = 0  # length of the data being parsed right now
         self._task: asyncio.Task | None = None  # the ASGI task of the request being answered, and its cycle
         self._task_cycle = None
         self._phase = _HEAD
@@ -129,9 +128,12 @@ class RelayProtocol(HttpToolsProtocol):
     # -- connection
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
-        # Decided once per connection: a connection past the cap is answered 503 on its first request, while the
-        # ones already in keep being served.
-        self.admitted = len(self.connections) <= self.limits.max_connections
+        if len(self.connections) > self.limits.max_connections:
+            # Decided once per connection: one past the cap is answered 503 on its first request (then closed),
+            # while the ones already in keep being served.
+            busy = ServerBusy(f"relaykit is at its limit of {self.limits.max_connections} connections; retry shortly",
+                              headers={"retry-after": "1"})
+            self.app = _Refusal(busy, self.app)
         self._since = self.loop.time()
         _Sweeper.of(self.server_state, self.loop, self.limits).ensure()
 
@@ -148,53 +150,36 @@ class RelayProtocol(HttpToolsProtocol):
 
     def _start_asgi_task(self, cycle, app) -> None:
         # As uvicorn's, but the task is kept so connection_lost can cancel it.
-        coro = cycle.run_asgi(app)
         if self.config.reset_contextvars:
-            task = self.loop.create_task(coro, context=contextvars.Context())
+            task = self.loop.create_task(cycle.run_asgi(app), context=contextvars.Context())
         else:
-            task = self.loop.create_task(coro)
+            task = self.loop.create_task(cycle.run_asgi(app))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
         self._task, self._task_cycle = task, cycle
 
-    # -- request head
+    # -- request head: the one hook on every request (the base class is called directly: super() costs a call)
     def data_received(self, data: bytes) -> None:
-        self._chunk = len(data)
-        super().data_received(data)
+        size = len(data)
+        if self._head_bytes + size <= self._max_head:
+            HttpToolsProtocol.data_received(self, data)  # the usual case: no head in this data can be over the cap
+        else:
+            # A head completed in this data may be over the cap (or a big body came with a small head): requests
+            # that start here go through a gate that measures their head exactly.
+            app = self.app
+            self.app = _HeadSizeGate(self._max_head, app)
+            try:
+                HttpToolsProtocol.data_received(self, data)
+            finally:
+                self.app = app
         scope, cycle = self.scope, self.cycle
         if scope is not None and (cycle is None or cycle.scope is not scope):  # in the middle of a request head
-            self._head_bytes += self._chunk
-            if self._head_bytes > self.limits.max_header_bytes and not self.transport.is_closing():
+            self._head_bytes += size
+            if self._head_bytes > self._max_head and not self.transport.is_closing():
                 # The head never ends: answer now rather than buffer it without bound.
-                self._answer_and_close(self._too_large(), None)
-
-    def on_headers_complete(self) -> None:
-        limit = self.limits.max_header_bytes
-        refusal: GatewayError | None = None
-        # The exact size is summed only when the bytes received could exceed the limit (rarely: a big body in the
-        # same read), so a normal request pays two additions here.
-        if self._head_bytes + self._chunk > limit and self._head_size() > limit:
-            refusal = self._too_large()
-        elif not self.admitted:
-            refusal = ServerBusy(f"relaykit is at its limit of {self.limits.max_connections} connections; "
-                                 "retry shortly", headers={"retry-after": "1"})
-        self._head_bytes = 0
-        if refusal is None:
-            super().on_headers_complete()
-            return
-        # uvicorn builds the request cycle around `self.app`; for this one request that is the refusal.
-        app = self.app
-        self.app = _Refusal(refusal, app)
-        try:
-            super().on_headers_complete()
-        finally:
-            self.app = app
-
-    def _head_size(self) -> int:
-        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-
-    def _too_large(self) -> HeadersTooLarge:
-        return HeadersTooLarge(f"the request head is over the {self.limits.max_header_bytes}-byte limit")
+                self._answer_and_close(_too_large(self._max_head), None)
+        elif self._head_bytes:
+            self._head_bytes = 0
 
     def _answer_and_close(self, err: GatewayError, path: str | None) -> None:
         body = error_body(self.app, path, err)
@@ -275,6 +260,24 @@ def error_body(app: Any, path: str | None, err: GatewayError) -> bytes:
     if render is not None and path is not None:
         return render(path, err)
     return orjson.dumps({"error": {"message": err.message, "type": err.type, "param": err.param, "code": err.code}})
+
+
+def _too_large(limit: int) -> HeadersTooLarge:
+    return HeadersTooLarge(f"the request head is over the {limit}-byte limit")
+
+
+class _HeadSizeGate:
+    """An ASGI app in front of the real one for requests whose head may be over the cap: refuses those that are."""
+
+    def __init__(self, limit: int, app: Any) -> None:
+        self.limit, self.app = limit, app
+
+    async def __call__(self, scope, receive, send) -> None:
+        size = len(scope["raw_path"]) + len(scope["query_string"])
+        size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+        if size > self.limit:
+            return await _Refusal(_too_large(self.limit), self.app)(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 class _Refusal:
