@@ -174,19 +174,30 @@ def test_a_body_that_does_not_arrive_in_time_gets_408_in_the_clients_envelope(st
     assert fake_openai.requests == []
 
 
-def test_a_stalled_multipart_upload_gets_408(start_gateway, config, fake_openai):
+# Transcriptions parse the form in relaykit; files stream it through to the upstream as it arrives.
+@pytest.mark.parametrize("path", [b"/v1/audio/transcriptions", b"/v1/files"])
+def test_a_stalled_multipart_upload_gets_408(start_gateway, config, fake_openai, path):
     gw = start_gateway(config, limits=Limits(body_timeout=1))
     boundary = b"relaykitboundary"
     part = (b"--%s\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--%s\r\n"
             b"Content-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\n"
             % (boundary, boundary))
     sock = connect(gw)
-    sock.sendall(b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: relaykit\r\nContent-Length: 100000\r\n"
-                 b"Content-Type: multipart/form-data; boundary=%s\r\n\r\n%s%s" % (boundary, part, b"\0" * 1000))
+    sock.sendall(b"POST %s HTTP/1.1\r\nHost: relaykit\r\nContent-Length: 100000\r\n"
+                 b"Content-Type: multipart/form-data; boundary=%s\r\n\r\n%s%s" % (path, boundary, part, b"\0" * 1000))
     status, _, envelope = parse(read_answer(sock))
     assert status == 408
     assert envelope["error"]["code"] == "request_timeout"
-    assert fake_openai.requests == []
+    assert fake_openai.requests == []  # no request reached the upstream whole
+
+
+def test_an_upload_streamed_through_that_goes_over_the_size_limit_gets_413_not_an_upstream_error(start_gateway, config):
+    # The same path as the stalled /v1/files upload: the client's failure surfaces inside the upstream client.
+    gw = start_gateway({**config, "general_settings": {"max_request_size_mb": 0.01}}, limits=Limits())
+    files = {"file": ("big.jsonl", b"x" * 50_000, "application/jsonl")}
+    reply = httpx.post(gw.url + "/v1/files", data={"purpose": "batch"}, files=files, timeout=10)
+    assert reply.status_code == 413
+    assert reply.json()["error"]["code"] == "request_too_large"
 
 
 def test_a_body_that_arrives_slowly_but_in_time_is_served(start_gateway, config, fake_openai):
