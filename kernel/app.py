@@ -17,7 +17,7 @@ import orjson
 
 from kernel import registry
 from kernel.call import Call, Reply
-from kernel.errors import ClientError, GatewayError, NotFound, PayloadTooLarge
+from kernel.errors import ClientError, GatewayError, NotFound, PayloadTooLarge, RequestTimeout, ServerBusy
 from kernel.pipeline import PathRouter, Pipeline
 from kernel.state import Gateway
 
@@ -28,6 +28,9 @@ _JSON = b"application/json"
 # enough for logs and headers, across workers too).
 _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
+# Put in a request's scope by the server (kernel/server.py) when the body has not fully arrived within its body
+# timeout (the value is that timeout, in seconds); the server then wakes the reader, which answers 408.
+BODY_TIMED_OUT = "relaykit.body_timed_out"
 
 
 def _error_body(err: GatewayError) -> bytes:
@@ -109,17 +112,25 @@ class App:
             if headers.get("content-type", "").startswith("multipart/form-data"):
                 call.form = Upload(scope, receive, self.max_body)
             else:
-                call.raw = await self.read_body(receive, headers)
+                call.raw = await self.read_body(receive, headers, scope)
             reply = await pipeline.handler(call)
         except GatewayError as err:
+            return await self.send_error(send, err, started, call, pipeline)
+        except asyncio.CancelledError:
+            # The server cancels the call of a client that has hung up (its sends are then no-ops), and uvicorn
+            # cancels what still runs when the shutdown grace period ends: answer whoever is still there.
+            err = ServerBusy("relaykit stopped this call before it finished: the server is shutting down")
             return await self.send_error(send, err, started, call, pipeline)
         except Exception:
             log.exception("unhandled error in pipeline %s (call %s)", pipeline.name, call.id)
             err = GatewayError("internal error in relaykit; see the server log for call " + call.id, status=500)
             return await self.send_error(send, err, started, call, pipeline)
-        await self.send_reply(send, receive, reply, call)
+        try:
+            await self.send_reply(send, receive, reply, call)
+        except asyncio.CancelledError:  # as above, mid-answer: the stream's own cleanup has closed the upstream
+            log.debug("call %s was cancelled while its answer was being sent", call.id)
 
-    async def read_body(self, receive, headers: dict[str, str]) -> bytes:
+    async def read_body(self, receive, headers: dict[str, str], scope) -> bytes:
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             await _drain(receive, {"more_body": True})
@@ -134,6 +145,8 @@ class App:
         parts = [body]
         size = len(body)
         while message.get("more_body"):
+            if BODY_TIMED_OUT in scope:
+                raise _body_timeout(scope)
             message = await receive()
             chunk = message.get("body", b"")
             size += len(chunk)
@@ -154,6 +167,13 @@ class App:
             for k, v in call.reply_headers.items():
                 out.append((k.encode("latin-1"), str(v).encode("latin-1")))
         return out
+
+    def error_body(self, path: str, err: GatewayError) -> bytes:
+        """`err` in the envelope of the dialect serving `path`, for the errors the server answers itself."""
+        methods, _ = self.router.match(path)
+        name = next(iter(methods.values())).dialect if methods else self.dialect_near(path)
+        dialect = registry.DIALECTS.get(name) if name else None
+        return dialect.encode_error(err) if dialect is not None else _error_body(err)
 
     def dialect_near(self, path: str) -> str | None:
         for prefix, dialect in self.prefix_dialects:
@@ -231,7 +251,14 @@ async def _drain(receive, message: dict, cap: int = 1 << 20) -> None:
     seen = 0
     while message.get("more_body") and seen < cap:
         message = await receive()
-        seen += len(message.get("body", b""))
+        chunk = message.get("body", b"")
+        if not chunk:  # nothing came: the server woke the reader because the body stalled (or the client left)
+            return
+        seen += len(chunk)
+
+
+def _body_timeout(scope) -> RequestTimeout:
+    return RequestTimeout(f"the request body did not arrive within {scope[BODY_TIMED_OUT]:g}s")
 
 
 async def _watch_disconnect(receive, gone: asyncio.Future) -> None:
@@ -250,7 +277,7 @@ class Upload:
     __slots__ = ("_form", "limit", "receive", "scope")
 
     def __init__(self, scope, receive, limit: int) -> None:
-        self.scope, self.receive, self.limit, self._form = scope, _limited(receive, limit), limit, None
+        self.scope, self.receive, self.limit, self._form = scope, _limited(receive, limit, scope), limit, None
 
     async def get(self):
         if self._form is None:
@@ -279,7 +306,7 @@ class Upload:
                 return
 
 
-def _limited(receive, limit: int):
+def _limited(receive, limit: int, scope):
     seen = 0
 
     async def wrapped():
@@ -288,6 +315,8 @@ def _limited(receive, limit: int):
         seen += len(message.get("body", b""))
         if seen > limit:
             raise PayloadTooLarge(f"upload is over the {limit}-byte limit")
+        if message.get("more_body") and BODY_TIMED_OUT in scope:
+            raise _body_timeout(scope)
         return message
 
     return wrapped

@@ -43,7 +43,43 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--detailed_debug", "--detailed-debug", action="store_true", help="debug logs and access logs")
     p.add_argument("--allow-weak-master-key", "--allow_weak_master_key", action="store_true",
                    help="start even with a master key under 16 characters or an obvious one like sk-1234")
+    limits = p.add_argument_group("limits on clients, per process (see docs/limits.md)")
+    limits.add_argument("--header_timeout", "--header-timeout", type=_positive, default=10.0, metavar="S",
+                        help="seconds a request head may take to arrive, from connect or the previous answer (10)")
+    limits.add_argument("--body_timeout", "--body-timeout", type=_positive, default=60.0, metavar="S",
+                        help="seconds the whole request body may take to arrive; then 408 (60)")
+    limits.add_argument("--max_header_size_kb", "--max-header-size-kb", type=_positive, default=64.0, metavar="KB",
+                        help="largest request head (request line and headers); over it 431 (64)")
+    limits.add_argument("--max_connections", "--max-connections", type=_count, default=0, metavar="N",
+                        help="client connections per process; past it 503 (default: half the open-file limit)")
+    limits.add_argument("--keepalive_timeout", "--keepalive-timeout", type=_positive, default=5.0, metavar="S",
+                        help="seconds an idle keep-alive connection is kept open (5)")
+    limits.add_argument("--graceful_timeout", "--graceful-timeout", type=_positive, default=10.0, metavar="S",
+                        help="on SIGTERM, seconds calls in flight may take before they are cancelled (10)")
     return p
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def limits_from(args: argparse.Namespace):
+    """The server limits the flags ask for (kernel/server.py)."""
+    from kernel.server import Limits
+
+    return Limits(header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+                  max_header_bytes=int(args.max_header_size_kb * 1024), max_connections=args.max_connections,
+                  keepalive_timeout=args.keepalive_timeout, graceful_timeout=args.graceful_timeout)
 
 
 def quick_start_models(model: str) -> list[dict]:
@@ -117,11 +153,10 @@ def main(argv: list[str] | None = None) -> int:
 def serve(app: App, args: argparse.Namespace) -> int:
     import uvicorn
 
-    options = dict(host=args.host, port=args.port, loop="uvloop", http="httptools", lifespan="on",
-                   access_log=args.detailed_debug, log_level="debug" if args.detailed_debug else "warning",
-                   timeout_graceful_shutdown=30, server_header=False, date_header=False,
-                   # relaykit reads neither the client address nor the scheme, so X-Forwarded-* parsing is wasted work
-                   proxy_headers=False)
+    from kernel import server as http_server
+
+    http_server.raise_open_file_limit()  # before the limits are resolved: the connection cap is derived from it
+    options = http_server.uvicorn_options(limits_from(args), host=args.host, port=args.port, debug=args.detailed_debug)
     if args.num_workers > 1:
         os.environ[_ARGS_ENV] = json.dumps(vars(args))
         print(f"relaykit: listening on http://{args.host}:{args.port} with {args.num_workers} workers", flush=True)

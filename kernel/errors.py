@@ -6,9 +6,12 @@
     │   ├── PermissionDenied   403
     │   ├── NotFound           404
     │   ├── PayloadTooLarge    413
+    │   ├── RequestTimeout     408, the request body did not arrive in time
+    │   ├── HeadersTooLarge    431, the request head is over the server's limit
     │   ├── UnsupportedParam   400, names the parameter and the provider
     │   ├── UnknownModel       400, names the model
     │   └── ConfigError        raised at startup, never on the wire
+    ├── ServerBusy             503, over the connection cap, or stopped by shutdown; retryable
     └── UpstreamError          carries the deployment name, never its key
         ├── UpstreamTimeout      504, retryable
         ├── UpstreamUnavailable  502/503/5xx, retryable (connection refused, overloaded)
@@ -83,6 +86,16 @@ class PayloadTooLarge(ClientError):
     code = "request_too_large"
 
 
+class RequestTimeout(ClientError):
+    status = 408
+    code = "request_timeout"
+
+
+class HeadersTooLarge(ClientError):
+    status = 431
+    code = "request_header_fields_too_large"
+
+
 class UnsupportedParam(ClientError):
     code = "unsupported_parameter"
 
@@ -97,6 +110,15 @@ class ConfigError(ClientError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class ServerBusy(GatewayError):
+    """relaykit itself cannot take the call now (its own limits, or shutting down); another try may succeed."""
+
+    status = 503
+    type = "server_error"
+    code = "server_busy"
+    retryable = True
 
 
 class UpstreamError(GatewayError):

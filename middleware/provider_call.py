@@ -68,10 +68,12 @@ class Upstream:
         except TimeoutError:
             raise UpstreamTimeout(f"deployment {d.label} did not answer within {timeout:g}s", deployment=d.id) from None
         except httpx.TimeoutException as exc:
+            _raise_upload_error(exc)
             if _refused(exc):
                 raise UpstreamUnavailable(f"could not connect to deployment {d.label}", deployment=d.id) from None
             raise UpstreamTimeout(f"deployment {d.label} timed out", deployment=d.id) from None
         except httpx.TransportError as exc:
+            _raise_upload_error(exc)
             raise UpstreamUnavailable(f"could not reach deployment {d.label}: {type(exc).__name__}",
                                       deployment=d.id) from None
 
@@ -182,6 +184,16 @@ async def _raw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
             yield chunk
     finally:
         await response.aclose()
+
+
+def _raise_upload_error(exc: Exception) -> None:
+    """A client upload streamed through (kernel/app.py Upload) that failed on the client's side (too large, too
+    slow) reaches here wrapped as a transport error; it is the client's error, so raise it as such."""
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, GatewayError):
+            raise cause from None
+        cause = cause.__cause__
 
 
 def _refused(exc: Exception) -> bool:

@@ -12,6 +12,7 @@ import uvicorn
 import yaml
 
 from kernel.cli import build
+from kernel.server import Limits, uvicorn_options
 
 
 def free_port() -> int:
@@ -21,12 +22,16 @@ def free_port() -> int:
 
 
 class ServerThread:
-    """A uvicorn server (uvloop, httptools, like production) in a background thread."""
+    """A uvicorn server (uvloop, httptools, like production) in a background thread. With `limits`, it is relaykit's
+    own server (kernel/server.py, as the CLI runs it); without, plain uvicorn (for the fake upstreams)."""
 
-    def __init__(self, app, port: int | None = None) -> None:
+    def __init__(self, app, port: int | None = None, *, limits: Limits | None = None) -> None:
         self.port = port or free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, loop="uvloop", http="httptools",
-                                lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+        if limits is not None:
+            config = uvicorn.Config(app, **uvicorn_options(limits, host="127.0.0.1", port=self.port))
+        else:
+            config = uvicorn.Config(app, host="127.0.0.1", port=self.port, loop="uvloop", http="httptools",
+                                    lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -49,8 +54,9 @@ class ServerThread:
 
 
 def gateway(config: dict | None, tmp_path: Path, *, pipelines: dict | None = None, drop_params: bool = False,
-            model: str | None = None) -> ServerThread:
-    """The real relaykit app, built from a config dict exactly as the CLI builds it, on a free port."""
+            model: str | None = None, limits: Limits | None = None) -> ServerThread:
+    """The real relaykit app, built from a config dict exactly as the CLI builds it, on a free port, served by
+    relaykit's own server (a 2 s shutdown grace unless `limits` say otherwise)."""
     config_path = None
     if config is not None:
         config_path = tmp_path / f"config-{free_port()}.yaml"
@@ -64,4 +70,4 @@ def gateway(config: dict | None, tmp_path: Path, *, pipelines: dict | None = Non
                               host="127.0.0.1", port=0, num_workers=1, model=model,
                               drop_params=drop_params, detailed_debug=False)
     _, app = build(args)
-    return ServerThread(app)
+    return ServerThread(app, limits=limits or Limits(graceful_timeout=2))
