@@ -15,6 +15,7 @@ from kernel.bodies import drop_paths
 from kernel.call import Call
 from kernel.errors import ContextWindowExceeded, UnsupportedParam, UpstreamError, UpstreamUnavailable
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.upstream import UpstreamRequest
 from providers import anthropic_response
@@ -57,15 +58,13 @@ def parse_anthropic_error(status: int, headers, data: bytes, d: Deployment) -> U
     return _error(status, err_type if isinstance(err_type, str) else None, str(message), d, headers)
 
 
-class Anthropic:
+class Anthropic(ProviderBase):
     """Registered as provider `anthropic`."""
 
     name = "anthropic"
     wire = "anthropic"
-    local = False
     key_env = "ANTHROPIC_API_KEY"
     base_env = "ANTHROPIC_API_BASE"
-    config_keys = frozenset()
     endpoints = frozenset({"chat", "messages", "count_tokens"})
     supported_params = frozenset({
         "temperature", "top_p", "top_k", "stop", "max_tokens", "max_completion_tokens", "user", "tools",

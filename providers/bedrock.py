@@ -16,6 +16,7 @@ from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import ClientError
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.upstream import UpstreamRequest
 from providers import bedrock_converse as converse
@@ -44,16 +45,14 @@ def embed_kind(model: str) -> str:
     raise ClientError(f"bedrock embeddings support Amazon Titan and Cohere embed models, not {model!r}", param="model")
 
 
-class Bedrock:
+class Bedrock(ProviderBase):
     """Registered as `bedrock`."""
 
     name = "bedrock"
     wire = "bedrock"
-    local = False
     endpoints = frozenset({"chat", "embeddings"})
     supported_params = CHAT_PARAMS | EMBED_PARAMS
     key_env = "AWS_BEARER_TOKEN_BEDROCK"
-    base_env = None
     config_keys = AWS_CONFIG_KEYS | {"aws_bedrock_runtime_endpoint"}
     config_env = AWS_CONFIG_ENV
 

@@ -15,6 +15,7 @@ from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import UpstreamAuthError, UpstreamError
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.sse import sse_events
 from kernel.upstream import UpstreamRequest
@@ -187,8 +188,8 @@ def parse_error(status: int, headers, data: bytes, d: Deployment) -> UpstreamErr
     return err
 
 
-class Cohere:
-    """The registered provider object."""
+class Cohere(ProviderBase):
+    """Registered as provider `cohere`; the translators are the module's functions."""
 
     name = "cohere"
     wire = "cohere"
@@ -196,12 +197,11 @@ class Cohere:
     supported_params = SUPPORTED
     key_env = "COHERE_API_KEY"
     base_env = "COHERE_API_BASE"
-    config_keys = frozenset()
-    local = False
     build_request = staticmethod(build_request)
     parse_response = staticmethod(parse_response)
     parse_stream = staticmethod(parse_stream)
     parse_error = staticmethod(parse_error)
 
 
-register_provider("cohere", Cohere)
+COHERE = Cohere()
+register_provider("cohere", COHERE)

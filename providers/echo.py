@@ -16,6 +16,7 @@ import orjson
 
 from kernel.call import Call, Reply
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 
 MODERATION_CATEGORIES = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
@@ -174,15 +175,12 @@ async def completion_chunks(full: dict) -> AsyncIterator[dict]:
     yield {**full, "choices": [{"index": 0, "text": "", "logprobs": None, "finish_reason": "stop"}], "usage": None}
 
 
-class Echo:
+class Echo(ProviderBase):
     """Registered as provider `echo`; `local` tells the provider-call middleware to ask it directly."""
 
     name = "echo"
-    wire = None
     local = True
-    key_env = None
     endpoints = frozenset({"chat", "completions", "embeddings", "moderations"})
-    supported_params = None
 
     def answer(self, call: Call, d: Deployment) -> Reply:
         body = call.body

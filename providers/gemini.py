@@ -13,6 +13,7 @@ import orjson
 from kernel.answers import json_object
 from kernel.call import Call
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.upstream import UpstreamRequest
 from providers.gemini_request import chat_body, embedding_texts
@@ -25,14 +26,12 @@ CHAT_PARAMS = frozenset({
 EMBED_PARAMS = frozenset({"dimensions", "encoding_format"})
 
 
-class GoogleGenAI:
+class GoogleGenAI(ProviderBase):
     """The part Gemini and Vertex AI share; subclasses say where to send a request and how to authenticate."""
 
     wire = "gemini"
-    local = False
     endpoints = frozenset({"chat", "embeddings"})
     supported_params = CHAT_PARAMS | EMBED_PARAMS
-    base_env: str | None = None
 
     def model_url(self, d: Deployment, method: str) -> str:
         raise NotImplementedError
@@ -83,7 +82,6 @@ class Gemini(GoogleGenAI):
     key_env = "GEMINI_API_KEY"
     base_env = "GEMINI_API_BASE"
     default_base = "https://generativelanguage.googleapis.com/v1beta"
-    config_keys = frozenset()
 
     def validate_deployment(self, d: Deployment) -> list[str]:
         if d.api_key or any(rule.param == "api_key" for rule in d.clientside_auth):

@@ -20,6 +20,7 @@ from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import UpstreamError
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.sse import lines
 from kernel.upstream import UpstreamRequest
@@ -238,21 +239,19 @@ def parse_error(status: int, headers, data: bytes, d: Deployment) -> UpstreamErr
     return classify(status, message, None, d, headers)
 
 
-class OllamaChat:
-    """The registered provider object."""
+class OllamaChat(ProviderBase):
+    """Registered as provider `ollama_chat`; the translators are the module's functions."""
 
     name = "ollama_chat"
     wire = "ollama"
     endpoints = frozenset({"chat", "embeddings"})
     supported_params = SUPPORTED
-    key_env = None
     base_env = "OLLAMA_API_BASE"
-    config_keys = frozenset()
-    local = False
     build_request = staticmethod(build_request)
     parse_response = staticmethod(parse_response)
     parse_stream = staticmethod(parse_stream)
     parse_error = staticmethod(parse_error)
 
 
-register_provider("ollama_chat", OllamaChat)
+OLLAMA_CHAT = OllamaChat()
+register_provider("ollama_chat", OLLAMA_CHAT)

@@ -13,6 +13,7 @@ import orjson
 
 from kernel.call import Call
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.upstream import UpstreamRequest
 from providers.bedrock import botocore_missing
@@ -22,16 +23,13 @@ from providers.gemini_request import embedding_texts
 from providers.gemini_response import embedding_list
 
 
-class Sagemaker:
+class Sagemaker(ProviderBase):
     """Registered as `sagemaker`; embeddings only."""
 
     name = "sagemaker"
     wire = "sagemaker"
-    local = False
     endpoints = frozenset({"embeddings"})
     supported_params = frozenset({"encoding_format"})
-    key_env = None
-    base_env = None
     config_keys = AWS_CONFIG_KEYS
     config_env = AWS_CONFIG_ENV
 
