@@ -20,7 +20,7 @@ from tests.contract import (
 )
 
 registry.load_plugins()
-UPSTREAM_PROVIDERS = sorted(name for name, p in registry.PROVIDERS.items() if not getattr(p, "local", False))
+UPSTREAM_PROVIDERS = sorted(name for name, p in registry.PROVIDERS.items() if not p.local)
 
 
 def cases(section: str):
@@ -40,7 +40,7 @@ def test_every_provider_has_a_contract(provider):
     contract = load_contract(provider)
     assert contract.get("requests"), "a contract needs at least one request case"
     assert contract.get("errors"), "a contract needs at least one error case"
-    endpoints = getattr(registry.PROVIDERS[provider], "endpoints", None) or ()
+    endpoints = registry.PROVIDERS[provider].endpoints
     if "chat" in endpoints:
         assert contract.get("responses") and contract.get("streams"), "a chat provider needs response and stream cases"
 
