@@ -15,7 +15,7 @@ from kernel.call import Call
 from kernel.errors import ContentPolicy, UpstreamAuthError, UpstreamError
 from kernel.models import Deployment
 from kernel.sse import sse_events
-from providers.openai_errors import classify
+from providers.shared.error_body import classify, error_json, status_message
 
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
           "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
@@ -166,10 +166,7 @@ async def chat_stream(call: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator
 def google_error(status: int, headers, data: bytes, d: Deployment | None, call: Call | None = None) -> UpstreamError:
     """A Google API error envelope `{"error": {"code", "message", "status", "details"}}` → the typed error."""
     message, code, reasons = None, None, set()
-    try:
-        payload = orjson.loads(data) if data else None
-    except orjson.JSONDecodeError:
-        payload = None
+    payload = error_json(data)
     if isinstance(payload, list) and payload:  # streaming endpoints wrap the envelope in a list
         payload = payload[0]
     if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
@@ -179,8 +176,7 @@ def google_error(status: int, headers, data: bytes, d: Deployment | None, call: 
             if isinstance(detail, dict) and detail.get("reason"):
                 reasons.add(detail["reason"])
     if not message:
-        text = data[:200].decode("utf-8", "replace").strip() if data else ""
-        message = f"upstream answered HTTP {status}" + (f": {text}" if text else "")
+        message = status_message(status, data)
     if d is None:
         label = call.model if call is not None else "gemini"
         return UpstreamError(f"{label}: {message}", status=status if status >= 400 else 502, code=code)

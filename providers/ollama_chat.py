@@ -24,7 +24,7 @@ from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.sse import lines
 from kernel.upstream import UpstreamRequest
-from providers.openai_errors import classify
+from providers.shared.error_body import classify, error_json, status_message
 
 DEFAULT_BASE = "http://localhost:11434"
 # OpenAI parameter → key in Ollama's `options` (github.com/ollama/ollama docs/api.md, "Parameters").
@@ -227,15 +227,11 @@ def _stream_line(call: Call, data: dict, head: dict, started: bool, tools_seen: 
 def parse_error(status: int, headers, data: bytes, d: Deployment) -> UpstreamError:
     """Ollama's errors are {"error": "<text>"}."""
     message = None
-    try:
-        payload = orjson.loads(data) if data else None
-    except orjson.JSONDecodeError:
-        payload = None
+    payload = error_json(data)
     if isinstance(payload, dict) and isinstance(payload.get("error"), str):
         message = payload["error"]
     if not message:
-        text = data[:200].decode("utf-8", "replace").strip() if data else ""
-        message = f"ollama answered HTTP {status}" + (f": {text}" if text else "")
+        message = status_message(status, data, "ollama")
     return classify(status, message, None, d, headers)
 
 
