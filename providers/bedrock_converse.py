@@ -12,6 +12,7 @@ from kernel.call import Call
 from kernel.errors import ClientError
 from providers.aws_eventstream import messages
 from providers.gemini_response import created_at
+from providers.shared.content_parts import data_url, image_url, parts, text_of
 
 STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
         "guardrail_intervened": "content_filter", "content_filtered": "content_filter",
@@ -20,37 +21,29 @@ IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", 
 
 
 def _image(url: str) -> dict:
-    if not url.startswith("data:"):
+    parsed = data_url(url)
+    if parsed is None:
         raise ClientError("Bedrock takes images inline only: send image_url as a base64 data URL", param="messages")
-    head, _, data = url[5:].partition(",")
-    mime = head.partition(";")[0]
-    fmt = IMAGE_FORMATS.get(mime)
+    fmt = IMAGE_FORMATS.get(parsed.mime)
     if fmt is None:
-        raise ClientError(f"Bedrock does not take images of type {mime!r}", param="messages")
-    return {"image": {"format": fmt, "source": {"bytes": data}}}
+        raise ClientError(f"Bedrock does not take images of type {parsed.mime!r}", param="messages")
+    return {"image": {"format": fmt, "source": {"bytes": parsed.data}}}
 
 
 def _blocks(content: Any) -> list[dict]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
     out = []
-    for part in content:
-        if not isinstance(part, dict):
-            continue
+    for part in parts(content):
         if part.get("type") == "text" and part.get("text"):
             out.append({"text": part["text"]})
         elif part.get("type") == "image_url":
-            image = part.get("image_url")
-            out.append(_image(image.get("url", "") if isinstance(image, dict) else str(image)))
+            out.append(_image(image_url(part)))
     return out
 
 
 def _tool_result(m: dict) -> dict:
     content = m.get("content")
     if isinstance(content, list):
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        content = text_of(content)
     elif content is None:
         content = ""
     block: dict

@@ -24,6 +24,7 @@ from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.sse import lines
 from kernel.upstream import UpstreamRequest
+from providers.shared.content_parts import data_url, image_url, parts
 from providers.shared.error_body import classify, error_json, status_message
 
 DEFAULT_BASE = "http://localhost:11434"
@@ -41,19 +42,17 @@ FINISH = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
 
 def _text(content) -> tuple[str, list[str]]:
     """OpenAI content (string or parts) → Ollama's text and base64 images."""
-    if content is None:
-        return "", []
     if isinstance(content, str):
         return content, []
     texts, images = [], []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
+    for part in parts(content):
+        kind = part.get("type")
         if kind == "text":
             texts.append(part.get("text", ""))
         elif kind == "image_url":
-            url = part["image_url"]["url"] if isinstance(part.get("image_url"), dict) else part.get("image_url", "")
-            # Ollama takes raw base64 only; a data URL carries it after the comma.
-            images.append(url.partition(",")[2] if url.startswith("data:") else url)
+            url = image_url(part)
+            inline = data_url(url)  # Ollama takes raw base64 only; a data URL carries it after the comma
+            images.append(inline.data if inline is not None else url)
     return "".join(texts), images
 
 
