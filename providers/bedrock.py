@@ -22,8 +22,8 @@ from kernel.upstream import UpstreamRequest
 from providers import bedrock_converse as converse
 from providers.bedrock_errors import parse_aws_error, stream_exception
 from providers.bedrock_sigv4 import AWS_CONFIG_ENV, AWS_CONFIG_KEYS, aws_problems, sign
-from providers.gemini_request import embedding_texts
-from providers.gemini_response import embedding_list
+from providers.shared.embeddings import embedding_list, embedding_texts
+from providers.shared.replies import model_of
 
 CHAT_PARAMS = frozenset({"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "tools", "tool_choice"})
 EMBED_PARAMS = frozenset({"dimensions", "encoding_format", "input_type"})  # input_type: Cohere's, as LiteLLM takes it
@@ -116,8 +116,7 @@ class Bedrock(ProviderBase):
             if isinstance(embeddings, dict):  # Cohere with embedding_types: {"float": [[...]]}
                 embeddings = embeddings.get("float") or []
             vectors = embeddings if embeddings is not None else [resp.get("embedding") or []]
-            model = call.deployment.upstream_model if call.deployment is not None else (call.model or "")
-            return embedding_list(vectors, model, int(resp.get("inputTextTokenCount") or 0),
+            return embedding_list(vectors, model_of(call), int(resp.get("inputTextTokenCount") or 0),
                                   (call.body or {}).get("encoding_format"))
         return converse.chat_response(call, data)
 

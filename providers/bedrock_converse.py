@@ -11,8 +11,8 @@ from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import ClientError
 from providers.aws_eventstream import messages
-from providers.gemini_response import created_at
 from providers.shared.content_parts import data_url, image_url, parts, text_of
+from providers.shared.replies import created_at, model_of
 
 STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
         "guardrail_intervened": "content_filter", "content_filtered": "content_filter",
@@ -149,10 +149,6 @@ def usage(u: dict | None) -> dict:
     return out
 
 
-def _model(call: Call) -> str:
-    return call.deployment.upstream_model if call.deployment is not None else (call.model or "")
-
-
 def chat_response(call: Call, data: bytes) -> dict:
     resp = json_object(call, data)
     text, reasoning, tool_calls = [], [], []
@@ -171,7 +167,7 @@ def chat_response(call: Call, data: bytes) -> dict:
     if tool_calls:
         message["tool_calls"] = tool_calls
     return {"id": "chatcmpl-" + call.id, "object": "chat.completion", "created": created_at(call),
-            "model": _model(call), "system_fingerprint": None,
+            "model": model_of(call), "system_fingerprint": None,
             "choices": [{"index": 0, "message": message, "logprobs": None,
                          "finish_reason": STOP.get(resp.get("stopReason"), "stop")}],
             "usage": usage(resp.get("usage"))}
@@ -181,7 +177,7 @@ async def chat_stream(call: Call, chunks: AsyncIterator[bytes], stream_error) ->
     """ConverseStream events → chunks; `stream_error(headers, payload)` types an exception event."""
     include_usage = bool(((call.body or {}).get("stream_options") or {}).get("include_usage"))
     base = {"id": "chatcmpl-" + call.id, "object": "chat.completion.chunk", "created": created_at(call),
-            "model": _model(call), "system_fingerprint": None}
+            "model": model_of(call), "system_fingerprint": None}
     tools: dict[int, int] = {}  # contentBlockIndex → tool_calls index
 
     def chunk(delta: dict, finish: str | None = None) -> dict:

@@ -16,8 +16,10 @@ from kernel.models import Deployment
 from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.upstream import UpstreamRequest
-from providers.gemini_request import chat_body, embedding_texts
-from providers.gemini_response import chat_response, chat_stream, embedding_list, google_error
+from providers.gemini_request import chat_body
+from providers.gemini_response import chat_response, chat_stream, google_error
+from providers.shared.embeddings import embedding_list, embedding_texts
+from providers.shared.replies import model_of
 
 CHAT_PARAMS = frozenset({
     "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "tools", "tool_choice",
@@ -64,8 +66,7 @@ class GoogleGenAI(ProviderBase):
         if call.endpoint == "embeddings":
             vectors, tokens = self.embed_vectors(json_object(call, data))
             body = call.body or {}
-            model = call.deployment.upstream_model if call.deployment is not None else (call.model or "")
-            return embedding_list(vectors, model, tokens, body.get("encoding_format"))
+            return embedding_list(vectors, model_of(call), tokens, body.get("encoding_format"))
         return chat_response(call, data)
 
     def parse_stream(self, call: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:

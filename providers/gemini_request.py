@@ -215,11 +215,3 @@ def chat_body(body: dict) -> dict:
             out[name] = body[key]
     return out
 
-
-def embedding_texts(body: dict) -> list[str]:
-    """The `input` of an embeddings request as a list of strings (token arrays cannot be sent to Google)."""
-    value = body["input"]
-    items = [value] if isinstance(value, str) else list(value)
-    if not all(isinstance(i, str) for i in items):
-        raise ClientError("this provider embeds text only; send `input` as a string or a list of strings", param="input")
-    return items

@@ -9,8 +9,6 @@ object per line and sends no tool-call ids, so ids are derived from the call id 
 
 from __future__ import annotations
 
-import base64
-import struct
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -25,6 +23,7 @@ from kernel.registry import register_provider
 from kernel.sse import lines
 from kernel.upstream import UpstreamRequest
 from providers.shared.content_parts import data_url, image_url, parts
+from providers.shared.embeddings import embedding_list
 from providers.shared.error_body import classify, error_json, status_message
 
 DEFAULT_BASE = "http://localhost:11434"
@@ -171,14 +170,8 @@ def parse_response(call: Call, data: bytes) -> dict:
 
 
 def _embeddings(call: Call, payload: dict) -> dict:
-    vectors = payload.get("embeddings") or []
-    as_base64 = call.body.get("encoding_format") == "base64"
-    data = [{"object": "embedding", "index": i,
-             "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if as_base64 else v}
-            for i, v in enumerate(vectors)]
-    tokens = payload.get("prompt_eval_count") or 0
-    return {"object": "list", "data": data, "model": payload.get("model", ""),
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return embedding_list(payload.get("embeddings") or [], payload.get("model", ""), payload.get("prompt_eval_count") or 0,
+                          call.body.get("encoding_format"))
 
 
 async def parse_stream(call: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
