@@ -164,14 +164,18 @@ def _named(name: str, plugin: Any, problems: list[str]) -> list[str]:
 
 def check_provider(name: str, provider: Any) -> None:
     """TypeError naming the provider and every piece it lacks or has of the wrong type; nothing when it fits."""
-    problems = _named(name, provider, _problems(provider, PROVIDER_PIECES, [p for p in PROVIDER_PIECES
-                                                                            if p not in _CONDITIONAL]))
-    if not problems:  # what else it needs follows from `local` and `forwards`, now known to be booleans
-        needed = ("answer",) if provider.local else _TRANSLATORS
-        problems = _problems(provider, PROVIDER_PIECES, needed + (("forward_url", "auth_headers") if provider.forwards else ()))
+    wanted = [p for p in PROVIDER_PIECES if p not in _CONDITIONAL]
+    if not isinstance(provider, type):  # what else it needs follows from `local` and `forwards`
+        wanted += ["answer"] if _flag(provider, "local") else _TRANSLATORS
+        wanted += ["forward_url", "auth_headers"] if _flag(provider, "forwards") else []
+    problems = _named(name, provider, _problems(provider, PROVIDER_PIECES, wanted))
     if problems:
         raise TypeError(f"provider {name!r} does not fit the Provider contract (kernel/plugins.py, "
                         f"docs/adding-a-provider.md): " + "; ".join(problems))
+
+
+def _flag(plugin: Any, piece: str) -> bool:
+    return hasattr(plugin, piece) and getattr(plugin, piece) is True
 
 
 def check_dialect(name: str, dialect: Any) -> None:
