@@ -21,20 +21,12 @@ from kernel.registry import register_provider
 from kernel.upstream import UpstreamRequest
 from providers import bedrock_converse as converse
 from providers.bedrock_errors import parse_aws_error, stream_exception
-from providers.bedrock_sigv4 import AWS_CONFIG_ENV, AWS_CONFIG_KEYS, aws_problems, sign
+from providers.bedrock_sigv4 import AWS_CONFIG_ENV, AWS_CONFIG_KEYS, aws_problems, botocore_missing, sign
 from providers.shared.embeddings import embedding_list, embedding_texts
 from providers.shared.replies import model_of
 
 CHAT_PARAMS = frozenset({"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "tools", "tool_choice"})
 EMBED_PARAMS = frozenset({"dimensions", "encoding_format", "input_type"})  # input_type: Cohere's, as LiteLLM takes it
-
-
-def botocore_missing() -> list[str]:
-    try:
-        import botocore.auth  # noqa: F401
-    except ImportError:
-        return ["signing AWS requests needs botocore: pip install 'relaykit[bedrock]'"]
-    return []
 
 
 def embed_kind(model: str) -> str:

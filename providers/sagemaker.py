@@ -16,9 +16,8 @@ from kernel.models import Deployment
 from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.upstream import UpstreamRequest
-from providers.bedrock import botocore_missing
 from providers.bedrock_errors import parse_aws_error
-from providers.bedrock_sigv4 import AWS_CONFIG_ENV, AWS_CONFIG_KEYS, aws_problems, sign
+from providers.bedrock_sigv4 import AWS_CONFIG_ENV, AWS_CONFIG_KEYS, aws_problems, botocore_missing, sign
 from providers.shared.embeddings import embedding_list, embedding_texts
 from providers.shared.replies import model_of
 
