@@ -7,7 +7,7 @@ docs/adding-a-provider.md explains every piece; tests/test_provider_contract.py 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -129,6 +129,7 @@ PROVIDER_PIECES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "auth_headers": _FUNCTION,
 }
 _TRANSLATORS = ("build_request", "parse_response", "parse_stream", "parse_error")
+_CONDITIONAL = ("answer", "forward_url", "auth_headers", *_TRANSLATORS)  # needed or not, as `local` and `forwards` say
 DIALECT_PIECES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "name": (_text, "a non-empty string"),
     "wire": (_text, "a non-empty string"),
@@ -140,10 +141,7 @@ DIALECT_PIECES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-_CONDITIONAL = ("answer", "forward_url", "auth_headers", *_TRANSLATORS)
-
-
-def _problems(plugin: Any, pieces: dict, wanted) -> list[str]:
+def _problems(plugin: Any, pieces: dict[str, tuple[Callable[[Any], bool], str]], wanted: Iterable[str]) -> list[str]:
     if isinstance(plugin, type):
         return [f"{plugin.__name__} is a class: register an instance of it"]
     problems = []
@@ -165,7 +163,7 @@ def _named(name: str, plugin: Any, problems: list[str]) -> list[str]:
 def check_provider(name: str, provider: Any) -> None:
     """TypeError naming the provider and every piece it lacks or has of the wrong type; nothing when it fits."""
     wanted = [p for p in PROVIDER_PIECES if p not in _CONDITIONAL]
-    if not isinstance(provider, type):  # what else it needs follows from `local` and `forwards`
+    if not isinstance(provider, type):
         wanted += ["answer"] if _flag(provider, "local") else _TRANSLATORS
         wanted += ["forward_url", "auth_headers"] if _flag(provider, "forwards") else []
     problems = _named(name, provider, _problems(provider, PROVIDER_PIECES, wanted))
