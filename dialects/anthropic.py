@@ -15,6 +15,7 @@ from dialects.openai import parse_json_body
 from kernel.call import Call, Reply
 from kernel.errors import ClientError, GatewayError
 from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS, option_problem
+from kernel.plugins import DialectBase
 from kernel.registry import register_dialect
 from kernel.secrets import bytes_scrub
 
@@ -133,7 +134,7 @@ def encode(call: Call, reply: Reply) -> Reply:
     return Reply(status=reply.status, raw=data, wire="anthropic", media_type="application/json", headers=reply.headers)
 
 
-class AnthropicDialect:
+class AnthropicDialect(DialectBase):
     """The registered dialect object."""
 
     name = "anthropic"
@@ -144,4 +145,4 @@ class AnthropicDialect:
     encode_error = staticmethod(encode_error)
 
 
-register_dialect("anthropic", AnthropicDialect)
+register_dialect("anthropic", AnthropicDialect())

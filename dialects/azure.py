@@ -10,6 +10,7 @@ from __future__ import annotations
 from dialects.openai import decode_body, encode, encode_error, parse_json_body
 from kernel.call import Call
 from kernel.errors import ClientError
+from kernel.plugins import DialectBase
 from kernel.registry import register_dialect
 
 
@@ -42,7 +43,7 @@ def decode_json(call: Call) -> None:
     call.raw_body = None  # `raw` still names the body's model, so it must never be forwarded as is
 
 
-class AzureDialect:
+class AzureDialect(DialectBase):
     """The registered dialect object: decode from the path, encode exactly as OpenAI does."""
 
     name = "azure"
@@ -53,4 +54,4 @@ class AzureDialect:
     encode_error = staticmethod(encode_error)
 
 
-register_dialect("azure", AzureDialect)
+register_dialect("azure", AzureDialect())

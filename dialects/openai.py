@@ -10,6 +10,7 @@ from dialects.openai_check import check_body
 from kernel.call import Call, Failed, Reply
 from kernel.errors import ClientError, GatewayError, UpstreamError
 from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS, option_problem
+from kernel.plugins import DialectBase
 from kernel.registry import register_dialect
 from kernel.secrets import bytes_scrub, scrub_marked, unchanged
 from kernel.sse import frame
@@ -173,7 +174,7 @@ async def encode_stream(chunks: AsyncIterator[dict], scrub: Callable[[bytes], by
     yield DONE
 
 
-class OpenAIDialect:
+class OpenAIDialect(DialectBase):
     """The registered dialect object."""
 
     name = "openai"
@@ -184,4 +185,4 @@ class OpenAIDialect:
     encode_error = staticmethod(encode_error)
 
 
-register_dialect("openai", OpenAIDialect)
+register_dialect("openai", OpenAIDialect())

@@ -233,10 +233,10 @@ def build_deployment(entry: dict, index: int, problems: list[str], warnings: lis
         known = ", ".join(sorted(registry.PROVIDERS))
         problems.append(f'{here}.litellm_params.model: unknown provider "{provider_name}" (known: {known})')
         return None
-    config_keys = getattr(provider, "config_keys", frozenset())
+    config_keys = provider.config_keys
     # A provider may name env variables that fill litellm_params left unset (AZURE_API_VERSION → api_version);
     # read here, at startup, because providers never read the environment themselves.
-    for key, var in (getattr(provider, "env_defaults", None) or {}).items() if env else ():
+    for key, var in provider.env_defaults.items() if env else ():
         if params.get(key) is None and os.environ.get(var):
             params[key] = os.environ[var]
     extra, defaults = {}, {}
@@ -252,7 +252,7 @@ def build_deployment(entry: dict, index: int, problems: list[str], warnings: lis
             warnings.append(f"{here}.litellm_params.{key}: not implemented by relaykit yet; ignored")
     # A provider's `config_env` maps a config key to the environment variables that stand in for it
     # (aws_region_name ← AWS_REGION_NAME, AWS_REGION, ...); read here, at startup, never by the provider.
-    for key, names in getattr(provider, "config_env", {}).items() if env else ():
+    for key, names in provider.config_env.items() if env else ():
         if key not in extra:
             value = next((os.environ[n] for n in names if os.environ.get(n)), None)
             if value is not None:
@@ -269,17 +269,16 @@ def build_deployment(entry: dict, index: int, problems: list[str], warnings: lis
             problems.append(f"{here}.litellm_params.configurable_clientside_auth_params[{i}].{name}: "
                             f"invalid regular expression: {exc}")
     api_key = params.get("api_key")
-    key_env = getattr(provider, "key_env", None) if env else None
+    key_env = provider.key_env if env else None
     if api_key is None and key_env:
         api_key = os.environ.get(key_env)  # startup-time read, as LiteLLM does for provider keys
     api_base = params.get("api_base") or params.get("base_url")
-    base_env = getattr(provider, "base_env", None) if env else None
+    base_env = provider.base_env if env else None
     if api_base is None and base_env:
         api_base = os.environ.get(base_env)
     info = dict(entry.get("model_info") or {})
     model_id = str(info.get("id") or _stable_id(entry))
     num_retries = params.get("num_retries", params.get("max_retries"))
-    validate = getattr(provider, "validate_deployment", None)
     deployment = Deployment(
         id=model_id,
         model_name=entry["model_name"],
@@ -303,9 +302,8 @@ def build_deployment(entry: dict, index: int, problems: list[str], warnings: lis
         defaults=MappingProxyType(defaults) if defaults else EMPTY,
         model_info=MappingProxyType(info) if info else EMPTY,
     )
-    if validate is not None:
-        for msg in validate(deployment):
-            problems.append(f"{here}.litellm_params: {msg}")
+    for msg in provider.validate_deployment(deployment):
+        problems.append(f"{here}.litellm_params: {msg}")
     return deployment
 
 

@@ -1,7 +1,9 @@
 """Name registries for middlewares, dialects and providers, and the plugin loader that fills them.
 
 The kernel never imports a dialect or provider by name: packages announce themselves through the
-`relaykit.plugins` entry-point group (see pyproject.toml), and importing a plugin registers it.
+`relaykit.plugins` entry-point group (see pyproject.toml), and importing a plugin registers it. Registering
+checks the plugin against its contract (kernel/plugins.py): a provider or dialect missing a piece is a TypeError
+at import, naming it, never an AttributeError mid-request.
 A chain entry that is not a registered name is treated as an import path `package.module:Name`.
 """
 
@@ -9,11 +11,12 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
-from typing import Any
+
+from kernel.plugins import Dialect, Provider, check_dialect, check_provider
 
 MIDDLEWARES: dict[str, type] = {}
-DIALECTS: dict[str, Any] = {}
-PROVIDERS: dict[str, Any] = {}
+DIALECTS: dict[str, Dialect] = {}
+PROVIDERS: dict[str, Provider] = {}
 
 _loaded = False
 
@@ -28,11 +31,13 @@ def middleware(name: str):
     return add
 
 
-def register_dialect(name: str, dialect: Any) -> None:
+def register_dialect(name: str, dialect: Dialect) -> None:
+    check_dialect(name, dialect)
     DIALECTS[name] = dialect
 
 
-def register_provider(name: str, provider: Any) -> None:
+def register_provider(name: str, provider: Provider) -> None:
+    check_provider(name, provider)
     PROVIDERS[name] = provider
 
 
@@ -64,5 +69,5 @@ def resolve_middleware(name: str) -> type:
         raise LookupError(f"module {module_name!r} has no attribute {attr!r}") from None
 
 
-def provider_for(name: str) -> Any:
+def provider_for(name: str) -> Provider | None:
     return PROVIDERS.get(name)

@@ -14,7 +14,7 @@ class DialectDecode:
 
     async def __call__(self, call: Call, next: Next) -> Reply:
         dialect = DIALECTS[call.dialect]
-        decode_json = getattr(dialect, "decode_json", None)  # a dialect's synchronous decode of a JSON body
+        decode_json = dialect.decode_json  # a dialect's synchronous decode of a JSON body, or None
         if call.form is None and decode_json is not None:
             # A big body is parsed, checked and translated off the event loop (see kernel/offload.py);
             # uploads stay async (their parts are read from the client as they arrive).

@@ -31,16 +31,16 @@ class Forward:
             except orjson.JSONDecodeError:
                 model = None
         candidates = self.models.lookup(model) if isinstance(model, str) else []
-        forwardable = [d for d in candidates if getattr(PROVIDERS.get(d.provider), "forwards", False)]
+        forwardable = [d for d in candidates if PROVIDERS[d.provider].forwards]
         if forwardable:
             return forwardable[0]
         for group in self.models.exact.values():
             for d in group:
-                if getattr(PROVIDERS.get(d.provider), "forwards", False):
+                if PROVIDERS[d.provider].forwards:
                     return d
         for _, group in self.models.wildcards:
             for d in group:
-                if getattr(PROVIDERS.get(d.provider), "forwards", False):
+                if PROVIDERS[d.provider].forwards:
                     return d
         raise UnknownModel(f"no OpenAI deployment is configured to serve {call.path}", param="model")
 

@@ -51,7 +51,7 @@ class Health:
     async def check(self, d) -> tuple[bool, dict]:
         mode = d.model_info.get("mode", "chat")
         endpoint = "embeddings" if mode == "embedding" else "chat"
-        endpoints = getattr(PROVIDERS.get(d.provider), "endpoints", None)
+        endpoints = PROVIDERS[d.provider].endpoints
         if endpoints is not None and endpoint not in endpoints:
             endpoint = next(iter(sorted(endpoints)))
         body = {"model": d.upstream_model, "input": "ping"} if endpoint == "embeddings" else {

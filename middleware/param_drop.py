@@ -40,7 +40,7 @@ class ParamDrop:
     def refused(self, provider_name: str) -> frozenset[str]:
         hit = self._refused.get(provider_name)
         if hit is None:
-            supported = getattr(PROVIDERS.get(provider_name), "supported_params", None)
+            supported = PROVIDERS[provider_name].supported_params
             hit = self._refused[provider_name] = frozenset() if supported is None else CHECKED - supported
         return hit
 

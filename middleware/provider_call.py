@@ -81,13 +81,13 @@ class Upstream:
         provider = PROVIDERS[d.provider]
         if call.use_client_credentials:
             d = apply_credentials(d, call.credentials or {})
-        prepare = getattr(provider, "prepare", None)
+        prepare = provider.prepare
         if prepare is not None:  # credentials that need I/O first (a cached OAuth token), through this client
             minted = await prepare(d, self)
             if minted.api_key != d.api_key:
                 self.scrubber.remember(minted.api_key)  # an upstream may echo it too; a set lookup when known
             d = minted
-        if getattr(provider, "local", False):
+        if provider.local:
             return await offload.run(call.raw, provider.answer, call, d)
         # Translating a big body (and serialising it) runs off the event loop, like its decoding did.
         req = await offload.run(call.raw, provider.build_request, call, d)
@@ -111,7 +111,7 @@ class Upstream:
             return Reply(
                 status=response.status_code,
                 stream=_body_chunks(response, d),
-                wire=req.wire or getattr(provider, "wire", "openai"),
+                wire=req.wire or provider.wire,
                 decode_stream=functools.partial(provider.parse_stream, call),
                 media_type=response.headers.get("content-type", "text/event-stream"),
             )
@@ -131,7 +131,7 @@ class Upstream:
         return Reply(
             status=response.status_code,
             raw=data,
-            wire=req.wire or getattr(provider, "wire", "openai"),
+            wire=req.wire or provider.wire,
             decode=functools.partial(provider.parse_response, call),
             media_type=response.headers.get("content-type", "application/json"),
         )

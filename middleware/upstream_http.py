@@ -67,7 +67,7 @@ class FastClient:
                    first: float) -> Reply:
         """Send `req` and turn the answer into a Reply: raw bytes or a byte stream in the provider's wire."""
         t0 = time.perf_counter()
-        wire = req.wire or getattr(provider, "wire", "openai")
+        wire = req.wire or provider.wire
         # One timer per exchange: a stream's covers its head (time to first byte), a plain answer's all of it.
         conn = await self._request(req, d, first if req.stream else total)
         if conn.status >= 400:

@@ -15,11 +15,12 @@ from kernel.bodies import drop_paths
 from kernel.call import Call
 from kernel.errors import ContextWindowExceeded, UnsupportedParam, UpstreamError, UpstreamUnavailable
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.upstream import UpstreamRequest
 from providers import anthropic_response
 from providers.anthropic_request import build_body
-from providers.openai_errors import classify
+from providers.shared.error_body import classify, error_json, status_message
 
 DEFAULT_BASE = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -41,10 +42,7 @@ def _error(status: int, err_type: str | None, message: str, d: Deployment, heade
 def parse_anthropic_error(status: int, headers, data: bytes, d: Deployment) -> UpstreamError:
     """Anthropic's envelope {"type": "error", "error": {"type", "message"}} → the typed error."""
     message, err_type = None, None
-    try:
-        payload = orjson.loads(data) if data else None
-    except orjson.JSONDecodeError:
-        payload = None
+    payload = error_json(data)
     if isinstance(payload, dict):
         err = payload.get("error")
         if isinstance(err, dict):
@@ -52,20 +50,17 @@ def parse_anthropic_error(status: int, headers, data: bytes, d: Deployment) -> U
         elif isinstance(err, str):
             message = err
     if not message:
-        text = data[:200].decode("utf-8", "replace").strip() if data else ""
-        message = f"upstream answered HTTP {status}" + (f": {text}" if text else "")
+        message = status_message(status, data)
     return _error(status, err_type if isinstance(err_type, str) else None, str(message), d, headers)
 
 
-class Anthropic:
+class Anthropic(ProviderBase):
     """Registered as provider `anthropic`."""
 
     name = "anthropic"
     wire = "anthropic"
-    local = False
     key_env = "ANTHROPIC_API_KEY"
     base_env = "ANTHROPIC_API_BASE"
-    config_keys = frozenset()
     endpoints = frozenset({"chat", "messages", "count_tokens"})
     supported_params = frozenset({
         "temperature", "top_p", "top_k", "stop", "max_tokens", "max_completion_tokens", "user", "tools",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 
 from kernel.errors import ClientError
+from providers.shared.content_parts import data_url, image_url
 
 # Claude's output ceilings, by model-name prefix (longest first); a request without max_tokens gets this.
 MAX_TOKENS_BY_PREFIX = (
@@ -30,17 +31,15 @@ def default_max_tokens(model: str) -> int:
 
 
 def _data_url_source(url: str, where: str) -> dict:
-    head, sep, data = url.partition(",")
-    if not sep or ";base64" not in head:
+    parsed = data_url(url)
+    if parsed is None or not parsed.base64:
         raise ClientError(f"{where}: a data: URL must be base64-encoded", param=where)
-    media = head[5:].split(";", 1)[0] or "application/octet-stream"
-    return {"type": "base64", "media_type": media, "data": data}
+    return {"type": "base64", "media_type": parsed.mime, "data": parsed.data}
 
 
 def _image_block(part: dict, where: str) -> dict:
-    image = part.get("image_url")
-    url = image.get("url") if isinstance(image, dict) else image
-    if not isinstance(url, str) or not url:
+    url = image_url(part)
+    if not url:
         raise ClientError(f"{where}.image_url.url is missing", param=where)
     if url.startswith("data:"):
         source = _data_url_source(url, where)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 
 import orjson
@@ -11,14 +10,10 @@ from kernel.answers import checked, invalid
 from kernel.call import Call
 from kernel.sse import sse_events
 from providers.anthropic_request import JSON_TOOL, wants_json_tool
+from providers.shared.replies import created_at
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
           "model_context_window_exceeded": "length", "tool_use": "tool_calls", "refusal": "content_filter"}
-
-
-def created_at(call: Call) -> int:
-    # A Call that never arrived over HTTP (recorded fixtures) has started == 0: keep its output reproducible.
-    return int(time.time()) if call.started else 0
 
 
 def usage_of(u: dict | None) -> dict:

@@ -16,24 +16,17 @@ from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import ClientError
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.upstream import UpstreamRequest
 from providers import bedrock_converse as converse
 from providers.bedrock_errors import parse_aws_error, stream_exception
-from providers.bedrock_sigv4 import AWS_CONFIG_ENV, AWS_CONFIG_KEYS, aws_problems, sign
-from providers.gemini_request import embedding_texts
-from providers.gemini_response import embedding_list
+from providers.bedrock_sigv4 import AWS_CONFIG_ENV, AWS_CONFIG_KEYS, aws_problems, botocore_missing, sign
+from providers.shared.embeddings import embedding_list, embedding_texts
+from providers.shared.replies import model_of
 
 CHAT_PARAMS = frozenset({"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "tools", "tool_choice"})
 EMBED_PARAMS = frozenset({"dimensions", "encoding_format", "input_type"})  # input_type: Cohere's, as LiteLLM takes it
-
-
-def botocore_missing() -> list[str]:
-    try:
-        import botocore.auth  # noqa: F401
-    except ImportError:
-        return ["signing AWS requests needs botocore: pip install 'relaykit[bedrock]'"]
-    return []
 
 
 def embed_kind(model: str) -> str:
@@ -44,16 +37,14 @@ def embed_kind(model: str) -> str:
     raise ClientError(f"bedrock embeddings support Amazon Titan and Cohere embed models, not {model!r}", param="model")
 
 
-class Bedrock:
+class Bedrock(ProviderBase):
     """Registered as `bedrock`."""
 
     name = "bedrock"
     wire = "bedrock"
-    local = False
     endpoints = frozenset({"chat", "embeddings"})
     supported_params = CHAT_PARAMS | EMBED_PARAMS
     key_env = "AWS_BEARER_TOKEN_BEDROCK"
-    base_env = None
     config_keys = AWS_CONFIG_KEYS | {"aws_bedrock_runtime_endpoint"}
     config_env = AWS_CONFIG_ENV
 
@@ -117,8 +108,7 @@ class Bedrock:
             if isinstance(embeddings, dict):  # Cohere with embedding_types: {"float": [[...]]}
                 embeddings = embeddings.get("float") or []
             vectors = embeddings if embeddings is not None else [resp.get("embedding") or []]
-            model = call.deployment.upstream_model if call.deployment is not None else (call.model or "")
-            return embedding_list(vectors, model, int(resp.get("inputTextTokenCount") or 0),
+            return embedding_list(vectors, model_of(call), int(resp.get("inputTextTokenCount") or 0),
                                   (call.body or {}).get("encoding_format"))
         return converse.chat_response(call, data)
 

@@ -11,7 +11,8 @@ from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import ClientError
 from providers.aws_eventstream import messages
-from providers.gemini_response import created_at
+from providers.shared.content_parts import data_url, image_url, parts, text_of
+from providers.shared.replies import created_at, model_of
 
 STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
         "guardrail_intervened": "content_filter", "content_filtered": "content_filter",
@@ -20,37 +21,29 @@ IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", 
 
 
 def _image(url: str) -> dict:
-    if not url.startswith("data:"):
+    parsed = data_url(url)
+    if parsed is None:
         raise ClientError("Bedrock takes images inline only: send image_url as a base64 data URL", param="messages")
-    head, _, data = url[5:].partition(",")
-    mime = head.partition(";")[0]
-    fmt = IMAGE_FORMATS.get(mime)
+    fmt = IMAGE_FORMATS.get(parsed.mime)
     if fmt is None:
-        raise ClientError(f"Bedrock does not take images of type {mime!r}", param="messages")
-    return {"image": {"format": fmt, "source": {"bytes": data}}}
+        raise ClientError(f"Bedrock does not take images of type {parsed.mime!r}", param="messages")
+    return {"image": {"format": fmt, "source": {"bytes": parsed.data}}}
 
 
 def _blocks(content: Any) -> list[dict]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
     out = []
-    for part in content:
-        if not isinstance(part, dict):
-            continue
+    for part in parts(content):
         if part.get("type") == "text" and part.get("text"):
             out.append({"text": part["text"]})
         elif part.get("type") == "image_url":
-            image = part.get("image_url")
-            out.append(_image(image.get("url", "") if isinstance(image, dict) else str(image)))
+            out.append(_image(image_url(part)))
     return out
 
 
 def _tool_result(m: dict) -> dict:
     content = m.get("content")
     if isinstance(content, list):
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        content = text_of(content)
     elif content is None:
         content = ""
     block: dict
@@ -156,10 +149,6 @@ def usage(u: dict | None) -> dict:
     return out
 
 
-def _model(call: Call) -> str:
-    return call.deployment.upstream_model if call.deployment is not None else (call.model or "")
-
-
 def chat_response(call: Call, data: bytes) -> dict:
     resp = json_object(call, data)
     text, reasoning, tool_calls = [], [], []
@@ -178,7 +167,7 @@ def chat_response(call: Call, data: bytes) -> dict:
     if tool_calls:
         message["tool_calls"] = tool_calls
     return {"id": "chatcmpl-" + call.id, "object": "chat.completion", "created": created_at(call),
-            "model": _model(call), "system_fingerprint": None,
+            "model": model_of(call), "system_fingerprint": None,
             "choices": [{"index": 0, "message": message, "logprobs": None,
                          "finish_reason": STOP.get(resp.get("stopReason"), "stop")}],
             "usage": usage(resp.get("usage"))}
@@ -188,7 +177,7 @@ async def chat_stream(call: Call, chunks: AsyncIterator[bytes], stream_error) ->
     """ConverseStream events → chunks; `stream_error(headers, payload)` types an exception event."""
     include_usage = bool(((call.body or {}).get("stream_options") or {}).get("include_usage"))
     base = {"id": "chatcmpl-" + call.id, "object": "chat.completion.chunk", "created": created_at(call),
-            "model": _model(call), "system_fingerprint": None}
+            "model": model_of(call), "system_fingerprint": None}
     tools: dict[int, int] = {}  # contentBlockIndex → tool_calls index
 
     def chunk(delta: dict, finish: str | None = None) -> dict:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import orjson
-
 from kernel.errors import (
     ContextWindowExceeded,
     RateLimited,
@@ -13,7 +11,7 @@ from kernel.errors import (
     UpstreamUnavailable,
 )
 from kernel.models import Deployment
-from providers.openai_errors import classify, retry_after
+from providers.shared.error_body import body_text, classify, error_json, retry_after
 
 # Bedrock's own wording for an over-long prompt, beyond the phrases every provider shares.
 _CONTEXT = ("too many input tokens", "input is too long", "exceeds the context window", "too long for requested model")
@@ -52,14 +50,11 @@ def aws_error(status: int, kind: str, message: str, d: Deployment, headers=None)
 
 
 def _message(data: bytes) -> tuple[str, str]:
-    try:
-        payload = orjson.loads(data) if data else None
-    except orjson.JSONDecodeError:
-        payload = None
+    payload = error_json(data)
     if isinstance(payload, dict):
         message = payload.get("message") or payload.get("Message") or ""
         return str(message), error_type(payload.get("__type"))
-    return (data[:200].decode("utf-8", "replace").strip() if data else ""), ""
+    return body_text(data), ""
 
 
 def parse_aws_error(status: int, headers, data: bytes, d: Deployment) -> UpstreamError:

@@ -36,6 +36,15 @@ class SignedRequest(UpstreamRequest):
         return out
 
 
+def botocore_missing() -> list[str]:
+    """The start-up problem when botocore, which signs the requests, is not installed."""
+    try:
+        import botocore.auth  # noqa: F401
+    except ImportError:
+        return ["signing AWS requests needs botocore: pip install 'relaykit[bedrock]'"]
+    return []
+
+
 def aws_problems(d: Deployment, service: str) -> list[str]:
     """What a deployment lacks to sign requests for `service` (checked at startup)."""
     problems = []

@@ -15,10 +15,13 @@ from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import UpstreamAuthError, UpstreamError
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.sse import sse_events
 from kernel.upstream import UpstreamRequest
 from providers.openai_errors import parse_openai_error
+from providers.shared.embeddings import embedding_list, embedding_texts
+from providers.shared.replies import model_of
 
 DEFAULT_BASE = "https://api.cohere.com"
 # OpenAI parameter → Cohere v2 chat field (docs.cohere.com/reference/chat).
@@ -87,18 +90,13 @@ def build_request(call: Call, d: Deployment) -> UpstreamRequest:
     if d.api_key:
         headers["authorization"] = "Bearer " + d.api_key
     if call.endpoint == "embeddings":
-        texts = call.body["input"]
-        body = {"model": d.upstream_model, "texts": [texts] if isinstance(texts, str) else texts,
+        body = {"model": d.upstream_model, "texts": embedding_texts(call.body),
                 "input_type": call.body.get("input_type", "search_document"), "embedding_types": ["float"]}
         if call.body.get("dimensions") is not None:
             body["output_dimension"] = call.body["dimensions"]
         return UpstreamRequest("POST", base + "/v2/embed", headers, content=orjson.dumps(body))
     return UpstreamRequest("POST", base + "/v2/chat", headers, content=orjson.dumps(chat_body(call, d)),
                            stream=call.stream)
-
-
-def _model(call: Call) -> str:
-    return call.deployment.upstream_model if call.deployment else (call.model or "")
 
 
 def _usage(usage: dict | None) -> dict:
@@ -113,9 +111,7 @@ def parse_response(call: Call, data: bytes) -> dict:
     if call.endpoint == "embeddings":
         vectors = (payload.get("embeddings") or {}).get("float") or []
         tokens = int(((payload.get("meta") or {}).get("billed_units") or {}).get("input_tokens") or 0)
-        return {"object": "list", "model": _model(call),
-                "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        return embedding_list(vectors, model_of(call), tokens, (call.body or {}).get("encoding_format"))
     msg = payload.get("message") or {}
     texts, thoughts = [], []
     for part in msg.get("content") or ():
@@ -132,7 +128,7 @@ def parse_response(call: Call, data: bytes) -> dict:
                                                "arguments": tc["function"].get("arguments") or "{}"}}
                                  for tc in msg["tool_calls"]]
     return {"id": payload.get("id", ""), "object": "chat.completion", "created": 0,
-            "model": _model(call),
+            "model": model_of(call),
             "choices": [{"index": 0, "message": message, "logprobs": None,
                          "finish_reason": FINISH.get(payload.get("finish_reason"), "stop")}],
             "usage": _usage(payload.get("usage"))}
@@ -141,7 +137,7 @@ def parse_response(call: Call, data: bytes) -> dict:
 async def parse_stream(call: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
     """Cohere's typed events → OpenAI chunks; content-start/end, citations and debug carry nothing to forward."""
     head = {"id": "", "object": "chat.completion.chunk", "created": 0,
-            "model": _model(call)}
+            "model": model_of(call)}
 
     def chunk(delta: dict, finish: str | None = None) -> dict:
         return {**head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
@@ -187,8 +183,8 @@ def parse_error(status: int, headers, data: bytes, d: Deployment) -> UpstreamErr
     return err
 
 
-class Cohere:
-    """The registered provider object."""
+class Cohere(ProviderBase):
+    """Registered as provider `cohere`; the translators are the module's functions."""
 
     name = "cohere"
     wire = "cohere"
@@ -196,12 +192,11 @@ class Cohere:
     supported_params = SUPPORTED
     key_env = "COHERE_API_KEY"
     base_env = "COHERE_API_BASE"
-    config_keys = frozenset()
-    local = False
     build_request = staticmethod(build_request)
     parse_response = staticmethod(parse_response)
     parse_stream = staticmethod(parse_stream)
     parse_error = staticmethod(parse_error)
 
 
-register_provider("cohere", Cohere)
+COHERE = Cohere()
+register_provider("cohere", COHERE)

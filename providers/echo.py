@@ -16,19 +16,13 @@ import orjson
 
 from kernel.call import Call, Reply
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
+from providers.shared.content_parts import text_of
 
 MODERATION_CATEGORIES = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
                          "illicit/violent", "self-harm", "self-harm/instructions", "self-harm/intent", "sexual",
                          "sexual/minors", "violence", "violence/graphic")
-
-
-def _text_of(content) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
 
 
 def _tokens(text: str) -> int:
@@ -75,8 +69,8 @@ def _choose_tool(body: dict) -> dict | None:
 
 def chat_completion(body: dict, d: Deployment, call_id: str) -> dict:
     messages = body["messages"] or [{}]  # a conversation of thinking blocks alone translates to none
-    last = _text_of(messages[-1].get("content"))
-    prompt_tokens = sum(_tokens(_text_of(m.get("content"))) for m in messages)
+    last = text_of(messages[-1].get("content"), " ")
+    prompt_tokens = sum(_tokens(text_of(m.get("content"), " ")) for m in messages)
     tool = _choose_tool(body)
     if tool is not None:
         fn = tool["function"]
@@ -174,15 +168,12 @@ async def completion_chunks(full: dict) -> AsyncIterator[dict]:
     yield {**full, "choices": [{"index": 0, "text": "", "logprobs": None, "finish_reason": "stop"}], "usage": None}
 
 
-class Echo:
+class Echo(ProviderBase):
     """Registered as provider `echo`; `local` tells the provider-call middleware to ask it directly."""
 
     name = "echo"
-    wire = None
     local = True
-    key_env = None
     endpoints = frozenset({"chat", "completions", "embeddings", "moderations"})
-    supported_params = None
 
     def answer(self, call: Call, d: Deployment) -> Reply:
         body = call.body

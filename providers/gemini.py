@@ -13,10 +13,13 @@ import orjson
 from kernel.answers import json_object
 from kernel.call import Call
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.upstream import UpstreamRequest
-from providers.gemini_request import chat_body, embedding_texts
-from providers.gemini_response import chat_response, chat_stream, embedding_list, google_error
+from providers.gemini_request import chat_body
+from providers.gemini_response import chat_response, chat_stream, google_error
+from providers.shared.embeddings import embedding_list, embedding_texts
+from providers.shared.replies import model_of
 
 CHAT_PARAMS = frozenset({
     "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "tools", "tool_choice",
@@ -25,14 +28,12 @@ CHAT_PARAMS = frozenset({
 EMBED_PARAMS = frozenset({"dimensions", "encoding_format"})
 
 
-class GoogleGenAI:
+class GoogleGenAI(ProviderBase):
     """The part Gemini and Vertex AI share; subclasses say where to send a request and how to authenticate."""
 
     wire = "gemini"
-    local = False
     endpoints = frozenset({"chat", "embeddings"})
     supported_params = CHAT_PARAMS | EMBED_PARAMS
-    base_env: str | None = None
 
     def model_url(self, d: Deployment, method: str) -> str:
         raise NotImplementedError
@@ -65,8 +66,7 @@ class GoogleGenAI:
         if call.endpoint == "embeddings":
             vectors, tokens = self.embed_vectors(json_object(call, data))
             body = call.body or {}
-            model = call.deployment.upstream_model if call.deployment is not None else (call.model or "")
-            return embedding_list(vectors, model, tokens, body.get("encoding_format"))
+            return embedding_list(vectors, model_of(call), tokens, body.get("encoding_format"))
         return chat_response(call, data)
 
     def parse_stream(self, call: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
@@ -83,7 +83,6 @@ class Gemini(GoogleGenAI):
     key_env = "GEMINI_API_KEY"
     base_env = "GEMINI_API_BASE"
     default_base = "https://generativelanguage.googleapis.com/v1beta"
-    config_keys = frozenset()
 
     def validate_deployment(self, d: Deployment) -> list[str]:
         if d.api_key or any(rule.param == "api_key" for rule in d.clientside_auth):

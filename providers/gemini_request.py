@@ -9,6 +9,7 @@ import orjson
 
 from kernel.errors import ClientError
 from providers.gemini_schema import reduce_schema
+from providers.shared.content_parts import data_url, image_url, parts, text_of
 
 SIGNATURE_SEP = "__thought__"  # see gemini_response.py: a thoughtSignature carried in a tool call id
 _TOOL_CHOICE = {"auto": "AUTO", "none": "NONE", "required": "ANY", "any": "ANY"}
@@ -22,13 +23,12 @@ _PASS_THROUGH = {"safety_settings": "safetySettings", "safetySettings": "safetyS
 
 def data_url_part(url: str) -> dict | None:
     """`data:<mime>;base64,<data>` → an inlineData part (None when `url` is not a base64 data URL)."""
-    if not url.startswith("data:"):
+    parsed = data_url(url)
+    if parsed is None:
         return None
-    head, _, data = url[5:].partition(",")
-    mime, _, encoding = head.partition(";")
-    if encoding != "base64":
+    if not parsed.base64:
         raise ClientError("only base64 data URLs can be sent to Gemini", param="messages")
-    return {"inlineData": {"mimeType": mime or "application/octet-stream", "data": data}}
+    return {"inlineData": {"mimeType": parsed.mime, "data": parsed.data}}
 
 
 def url_part(url: str, mime: str | None = None) -> dict:
@@ -42,30 +42,23 @@ def url_part(url: str, mime: str | None = None) -> dict:
 
 def content_parts(content: Any) -> list[dict]:
     """OpenAI message content (a string or a list of typed parts) → Gemini parts."""
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    parts = []
-    for item in content:
-        if not isinstance(item, dict):
-            continue
+    out = []
+    for item in parts(content):
         kind = item.get("type")
         if kind == "text":
-            parts.append({"text": item.get("text", "")})
+            out.append({"text": item.get("text", "")})
         elif kind == "image_url":
             image = item.get("image_url")
-            url = image.get("url", "") if isinstance(image, dict) else str(image or "")
-            parts.append(url_part(url, image.get("format") if isinstance(image, dict) else None))
+            out.append(url_part(image_url(item), image.get("format") if isinstance(image, dict) else None))
         elif kind == "input_audio":
             audio = item.get("input_audio") or {}
             mime = _AUDIO_MIME.get(audio.get("format", "wav"), "audio/" + str(audio.get("format", "wav")))
-            parts.append({"inlineData": {"mimeType": mime, "data": audio.get("data", "")}})
+            out.append({"inlineData": {"mimeType": mime, "data": audio.get("data", "")}})
         elif kind == "file":
             file = item.get("file") or {}
             ref = file.get("file_data") or file.get("file_id") or ""
-            parts.append(url_part(ref, file.get("format")))
-    return parts
+            out.append(url_part(ref, file.get("format")))
+    return out
 
 
 def _arguments(raw: Any) -> dict:
@@ -83,7 +76,7 @@ def _arguments(raw: Any) -> dict:
 def _tool_response(content: Any) -> dict:
     """A tool message's content → functionResponse.response (a JSON object, as Gemini requires)."""
     if isinstance(content, list):
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        content = text_of(content)
     if isinstance(content, str):
         try:
             value = orjson.loads(content)
@@ -222,11 +215,3 @@ def chat_body(body: dict) -> dict:
             out[name] = body[key]
     return out
 
-
-def embedding_texts(body: dict) -> list[str]:
-    """The `input` of an embeddings request as a list of strings (token arrays cannot be sent to Google)."""
-    value = body["input"]
-    items = [value] if isinstance(value, str) else list(value)
-    if not all(isinstance(i, str) for i in items):
-        raise ClientError("this provider embeds text only; send `input` as a string or a list of strings", param="input")
-    return items

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import struct
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +12,8 @@ from kernel.call import Call
 from kernel.errors import ContentPolicy, UpstreamAuthError, UpstreamError
 from kernel.models import Deployment
 from kernel.sse import sse_events
-from providers.openai_errors import classify
+from providers.shared.error_body import classify, error_json, status_message
+from providers.shared.replies import created_at, model_of
 
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
           "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
@@ -23,11 +21,6 @@ FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "R
           "FINISH_REASON_UNSPECIFIED": "stop"}
 # Google's canonical error statuses whose HTTP code alone would mislabel them.
 _AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "ACCESS_TOKEN_EXPIRED"})
-
-
-def created_at(call: Call) -> int:
-    """Seconds since the epoch; a Call built outside the app (tests, tools) has no arrival time and gets 0."""
-    return int(time.time()) if call.started else 0
 
 
 def _label(call: Call) -> tuple[str, str | None]:
@@ -106,12 +99,8 @@ def chat_response(call: Call, data: bytes) -> dict:
         choices.append({"index": c.get("index", i), "message": message, "logprobs": None,
                         "finish_reason": _finish(c, "tool_calls" in message) or "stop"})
     return {"id": resp.get("responseId") or "chatcmpl-" + call.id, "object": "chat.completion",
-            "created": created_at(call), "model": resp.get("modelVersion") or _model(call),
+            "created": created_at(call), "model": resp.get("modelVersion") or model_of(call),
             "system_fingerprint": None, "choices": choices, "usage": usage(resp.get("usageMetadata"))}
-
-
-def _model(call: Call) -> str:
-    return call.deployment.upstream_model if call.deployment is not None else (call.model or "")
 
 
 async def chat_stream(call: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
@@ -131,7 +120,7 @@ async def chat_stream(call: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator
             raise blocked(call, feedback)
         if base is None:
             base = {"id": resp.get("responseId") or "chatcmpl-" + call.id, "object": "chat.completion.chunk",
-                    "created": created_at(call), "model": resp.get("modelVersion") or _model(call),
+                    "created": created_at(call), "model": resp.get("modelVersion") or model_of(call),
                     "system_fingerprint": None}
         last_usage = resp.get("usageMetadata") or last_usage
         for i, c in enumerate(candidates):
@@ -166,10 +155,7 @@ async def chat_stream(call: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator
 def google_error(status: int, headers, data: bytes, d: Deployment | None, call: Call | None = None) -> UpstreamError:
     """A Google API error envelope `{"error": {"code", "message", "status", "details"}}` → the typed error."""
     message, code, reasons = None, None, set()
-    try:
-        payload = orjson.loads(data) if data else None
-    except orjson.JSONDecodeError:
-        payload = None
+    payload = error_json(data)
     if isinstance(payload, list) and payload:  # streaming endpoints wrap the envelope in a list
         payload = payload[0]
     if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
@@ -179,8 +165,7 @@ def google_error(status: int, headers, data: bytes, d: Deployment | None, call: 
             if isinstance(detail, dict) and detail.get("reason"):
                 reasons.add(detail["reason"])
     if not message:
-        text = data[:200].decode("utf-8", "replace").strip() if data else ""
-        message = f"upstream answered HTTP {status}" + (f": {text}" if text else "")
+        message = status_message(status, data)
     if d is None:
         label = call.model if call is not None else "gemini"
         return UpstreamError(f"{label}: {message}", status=status if status >= 400 else 502, code=code)
@@ -188,13 +173,3 @@ def google_error(status: int, headers, data: bytes, d: Deployment | None, call: 
         return UpstreamAuthError(f"deployment {d.label}: {message}", deployment=d.id, status=401, code=code)
     return classify(status, str(message), code, d, headers)
 
-
-def embedding_list(vectors: list[list[float]], model: str, tokens: int, encoding_format: str | None) -> dict:
-    """OpenAI's embeddings response; base64 is float32 little-endian, as the OpenAI SDK decodes it."""
-    data = []
-    for i, values in enumerate(vectors):
-        vec: Any = values
-        if encoding_format == "base64":
-            vec = base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
-        data.append({"object": "embedding", "index": i, "embedding": vec})
-    return {"object": "list", "model": model, "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}

@@ -9,8 +9,6 @@ object per line and sends no tool-call ids, so ids are derived from the call id 
 
 from __future__ import annotations
 
-import base64
-import struct
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -20,10 +18,13 @@ from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import UpstreamError
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.sse import lines
 from kernel.upstream import UpstreamRequest
-from providers.openai_errors import classify
+from providers.shared.content_parts import data_url, image_url, parts
+from providers.shared.embeddings import embedding_list
+from providers.shared.error_body import classify, error_json, status_message
 
 DEFAULT_BASE = "http://localhost:11434"
 # OpenAI parameter → key in Ollama's `options` (github.com/ollama/ollama docs/api.md, "Parameters").
@@ -40,19 +41,17 @@ FINISH = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
 
 def _text(content) -> tuple[str, list[str]]:
     """OpenAI content (string or parts) → Ollama's text and base64 images."""
-    if content is None:
-        return "", []
     if isinstance(content, str):
         return content, []
     texts, images = [], []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
+    for part in parts(content):
+        kind = part.get("type")
         if kind == "text":
             texts.append(part.get("text", ""))
         elif kind == "image_url":
-            url = part["image_url"]["url"] if isinstance(part.get("image_url"), dict) else part.get("image_url", "")
-            # Ollama takes raw base64 only; a data URL carries it after the comma.
-            images.append(url.partition(",")[2] if url.startswith("data:") else url)
+            url = image_url(part)
+            inline = data_url(url)  # Ollama takes raw base64 only; a data URL carries it after the comma
+            images.append(inline.data if inline is not None else url)
     return "".join(texts), images
 
 
@@ -171,14 +170,8 @@ def parse_response(call: Call, data: bytes) -> dict:
 
 
 def _embeddings(call: Call, payload: dict) -> dict:
-    vectors = payload.get("embeddings") or []
-    as_base64 = call.body.get("encoding_format") == "base64"
-    data = [{"object": "embedding", "index": i,
-             "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if as_base64 else v}
-            for i, v in enumerate(vectors)]
-    tokens = payload.get("prompt_eval_count") or 0
-    return {"object": "list", "data": data, "model": payload.get("model", ""),
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return embedding_list(payload.get("embeddings") or [], payload.get("model", ""), payload.get("prompt_eval_count") or 0,
+                          call.body.get("encoding_format"))
 
 
 async def parse_stream(call: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
@@ -226,33 +219,27 @@ def _stream_line(call: Call, data: dict, head: dict, started: bool, tools_seen: 
 def parse_error(status: int, headers, data: bytes, d: Deployment) -> UpstreamError:
     """Ollama's errors are {"error": "<text>"}."""
     message = None
-    try:
-        payload = orjson.loads(data) if data else None
-    except orjson.JSONDecodeError:
-        payload = None
+    payload = error_json(data)
     if isinstance(payload, dict) and isinstance(payload.get("error"), str):
         message = payload["error"]
     if not message:
-        text = data[:200].decode("utf-8", "replace").strip() if data else ""
-        message = f"ollama answered HTTP {status}" + (f": {text}" if text else "")
+        message = status_message(status, data, "ollama")
     return classify(status, message, None, d, headers)
 
 
-class OllamaChat:
-    """The registered provider object."""
+class OllamaChat(ProviderBase):
+    """Registered as provider `ollama_chat`; the translators are the module's functions."""
 
     name = "ollama_chat"
     wire = "ollama"
     endpoints = frozenset({"chat", "embeddings"})
     supported_params = SUPPORTED
-    key_env = None
     base_env = "OLLAMA_API_BASE"
-    config_keys = frozenset()
-    local = False
     build_request = staticmethod(build_request)
     parse_response = staticmethod(parse_response)
     parse_stream = staticmethod(parse_stream)
     parse_error = staticmethod(parse_error)
 
 
-register_provider("ollama_chat", OllamaChat)
+OLLAMA_CHAT = OllamaChat()
+register_provider("ollama_chat", OLLAMA_CHAT)

@@ -14,6 +14,7 @@ from attrs import frozen
 from kernel.answers import checked, invalid
 from kernel.call import Call
 from kernel.models import EMPTY, Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.sse import sse_events
 from kernel.upstream import UpstreamRequest
@@ -32,8 +33,8 @@ PATHS = {
 
 
 @frozen
-class OpenAICompatible:
-    """A provider speaking OpenAI's wire format at some base URL."""
+class OpenAICompatible(ProviderBase):
+    """A provider speaking OpenAI's wire format at some base URL; a row of data (providers/compat.py)."""
 
     name: str
     default_base: str | None

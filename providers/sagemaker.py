@@ -13,25 +13,22 @@ import orjson
 
 from kernel.call import Call
 from kernel.models import Deployment
+from kernel.plugins import ProviderBase
 from kernel.registry import register_provider
 from kernel.upstream import UpstreamRequest
-from providers.bedrock import botocore_missing
 from providers.bedrock_errors import parse_aws_error
-from providers.bedrock_sigv4 import AWS_CONFIG_ENV, AWS_CONFIG_KEYS, aws_problems, sign
-from providers.gemini_request import embedding_texts
-from providers.gemini_response import embedding_list
+from providers.bedrock_sigv4 import AWS_CONFIG_ENV, AWS_CONFIG_KEYS, aws_problems, botocore_missing, sign
+from providers.shared.embeddings import embedding_list, embedding_texts
+from providers.shared.replies import model_of
 
 
-class Sagemaker:
+class Sagemaker(ProviderBase):
     """Registered as `sagemaker`; embeddings only."""
 
     name = "sagemaker"
     wire = "sagemaker"
-    local = False
     endpoints = frozenset({"embeddings"})
     supported_params = frozenset({"encoding_format"})
-    key_env = None
-    base_env = None
     config_keys = AWS_CONFIG_KEYS
     config_env = AWS_CONFIG_ENV
 
@@ -52,8 +49,7 @@ class Sagemaker:
         vectors = (resp.get("embedding") or resp.get("embeddings") or []) if isinstance(resp, dict) else resp
         if vectors and isinstance(vectors[0], (int, float)):  # one input answered with one flat vector
             vectors = [vectors]
-        model = call.deployment.upstream_model if call.deployment is not None else (call.model or "")
-        return embedding_list(vectors, model, 0, (call.body or {}).get("encoding_format"))
+        return embedding_list(vectors, model_of(call), 0, (call.body or {}).get("encoding_format"))
 
     async def parse_stream(self, call: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
         raise NotImplementedError("sagemaker serves embeddings only; there is no stream")

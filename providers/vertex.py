@@ -25,7 +25,6 @@ class Vertex(GoogleGenAI):
     """Registered as `vertex_ai`; `api_key`, when given instead of credentials, is used as an access token."""
 
     name = "vertex_ai"
-    key_env = None
     config_keys = frozenset({"vertex_project", "vertex_location", "vertex_credentials"})
     # The variables LiteLLM and Google's own tools read for the same settings.
     config_env = {

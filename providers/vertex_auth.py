@@ -19,6 +19,7 @@ import orjson
 from kernel.errors import UpstreamAuthError
 from kernel.models import Deployment
 from kernel.upstream import UpstreamRequest
+from providers.shared.error_body import error_json
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -110,10 +111,7 @@ class GoogleTokens:
 
 
 def read_token(status: int, data: bytes, d: Deployment) -> tuple[str, float]:
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        payload = None
+    payload = error_json(data)
     if status != 200 or not isinstance(payload, dict) or not payload.get("access_token"):
         reason = ""
         if isinstance(payload, dict):

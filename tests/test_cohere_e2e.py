@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import struct
+
 import openai
+import orjson
 import pytest
 
 from tests.fakes.cohere_upstream import FakeCohere
@@ -74,6 +78,21 @@ def test_embeddings(client, fake_cohere):
     out = client.embeddings.create(model="embed", input=["a", "b"], encoding_format="float")
     assert [d.embedding for d in out.data] == [[0.5, 0.25], [0.5, 0.25]]
     assert fake_cohere.requests[-1]["body"]["texts"] == ["a", "b"]
+
+
+def test_embeddings_in_base64_when_asked(client, fake_cohere):
+    raw = client.embeddings.with_raw_response.create(model="embed", input=["a", "b"], encoding_format="base64")
+    vectors = [d["embedding"] for d in orjson.loads(raw.content)["data"]]
+    assert all(isinstance(v, str) for v in vectors)  # float32 little-endian, as OpenAI sends it
+    assert [list(struct.unpack("<2f", base64.b64decode(v))) for v in vectors] == [[0.5, 0.25], [0.5, 0.25]]
+
+
+def test_token_array_input_is_refused_before_cohere(client, fake_cohere):
+    with pytest.raises(openai.BadRequestError) as info:
+        client.embeddings.create(model="embed", input=[[1, 2, 3]], encoding_format="float")
+    assert info.value.status_code == 400
+    assert info.value.body["param"] == "input" and "embeds text only" in info.value.body["message"]
+    assert fake_cohere.requests == []
 
 
 def test_invalid_token_is_an_auth_error(client):

@@ -39,8 +39,7 @@ class NoDeploymentsAvailable(GatewayError):
 
 
 def supports(d: Deployment, endpoint: str) -> bool:
-    endpoints = getattr(PROVIDERS.get(d.provider), "endpoints", None)
-    return endpoints is None or endpoint in endpoints
+    return endpoint in PROVIDERS[d.provider].endpoints
 
 
 class RoutingContext:
