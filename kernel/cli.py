@@ -10,12 +10,15 @@ import os
 import signal
 import sys
 
+import attrs
+
 from kernel import registry
 from kernel.app import App
 from kernel.config import Settings, load_config
 from kernel.errors import ConfigError
 from kernel.pipeline import load_pipelines
 from kernel.state import Gateway
+from kernel.store import default_data_dir
 
 log = logging.getLogger("relaykit")
 _ARGS_ENV = "RELAYKIT_CLI_ARGS"  # how --num_workers hands the parsed arguments to each worker process
@@ -38,6 +41,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--num_workers", "--num-workers", type=int, default=1)
     p.add_argument("--model", help="serve one model for every request, e.g. openai/gpt-4o (like `litellm --model`)")
     p.add_argument("--drop_params", "--drop-params", action="store_true", help="drop parameters a provider does not support")
+    p.add_argument("--data-dir", "--data_dir", dest="data_dir",
+                   help="where the embedded SQLite store lives (default: .relaykit/ next to the config file)")
     p.add_argument("--detailed_debug", "--detailed-debug", action="store_true", help="debug logs and access logs")
     return p
 
@@ -55,6 +60,8 @@ def build(args: argparse.Namespace) -> tuple[Settings, App]:
     embedded = (lambda: {"model_list": []}) if args.model else embedded_config
     settings = load_config(args.config, embedded=embedded, drop_params=args.drop_params,
                            debug=args.detailed_debug, extra_deployments=extra)
+    data_dir = getattr(args, "data_dir", None) or default_data_dir(args.config)
+    settings = attrs.evolve(settings, data_dir=os.path.abspath(data_dir))
     gateway = Gateway(settings)
     pipelines = load_pipelines(args.pipelines, gateway)
     return settings, App(gateway, pipelines)
