@@ -10,6 +10,7 @@ from attrs import Factory, define
 if TYPE_CHECKING:
     from kernel.models import Deployment
     from kernel.state import Gateway
+    from kernel.store.records import Caller
 
 
 @define(slots=True, eq=False)
@@ -48,6 +49,7 @@ class Call:
     model: str | None = None  # the model name the client asked for
     stream: bool = False
     identity: str | None = None  # who the caller is, once auth has run
+    caller: Caller | None = None  # a virtual key's records (key, team, user), set by key_auth; None for the master key
     deployment: Deployment | None = None  # the route decision
     attempts: list[Attempt] = Factory(list)
     metadata: dict[str, Any] = Factory(dict)  # the client's `metadata`, for logs only

@@ -8,6 +8,7 @@ from middleware import (  # noqa: F401  (imported for registration)
     encode,
     fallback,
     forward,
+    governance,
     info,
     normalize,
     param_drop,

@@ -49,7 +49,7 @@ class ServerThread:
 
 
 def gateway(config: dict | None, tmp_path: Path, *, pipelines: dict | None = None, drop_params: bool = False,
-            model: str | None = None) -> ServerThread:
+            model: str | None = None, data_dir: Path | None = None) -> ServerThread:
     """The real relaykit app, built from a config dict exactly as the CLI builds it, on a free port."""
     config_path = None
     if config is not None:
@@ -62,6 +62,7 @@ def gateway(config: dict | None, tmp_path: Path, *, pipelines: dict | None = Non
     args = argparse.Namespace(config=str(config_path) if config_path else None,
                               pipelines=str(pipelines_path) if pipelines_path else None,
                               host="127.0.0.1", port=0, num_workers=1, model=model,
-                              drop_params=drop_params, detailed_debug=False)
+                              drop_params=drop_params, detailed_debug=False,
+                              data_dir=str(data_dir or tmp_path / "data"))  # the store stays in the test's tmp dir
     _, app = build(args)
     return ServerThread(app)

@@ -7,6 +7,7 @@ the DDL and the conversions can never drift apart.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -59,6 +60,17 @@ class Table:
     name: str
     pk: str | None
     kinds: dict[str, str] = Factory(dict)
+    defaults: dict[str, Any] = Factory(dict)  # column → its default as a Python value (JSON parsed)
+
+    def complete(self, row: dict[str, Any]) -> dict[str, Any]:
+        """`row` with every column it leaves out at its default: the row as the database will hold it."""
+        out = {}
+        for c, kind in self.kinds.items():
+            if kind == SERIAL:
+                continue
+            value = row[c] if c in row else self.defaults.get(c)
+            out[c] = value.copy() if c not in row and isinstance(value, (dict, list)) else value
+        return out
 
     def columns_of(self, kind: str) -> frozenset[str]:
         return frozenset(c for c, k in self.kinds.items() if k == kind)
@@ -100,6 +112,10 @@ def render(step: Any, dialect: str) -> list[str]:
     raise TypeError(f"unknown migration step {step!r}")
 
 
+def _default(col: Col) -> Any:
+    return json.loads(col.default) if col.kind == JSON else col.default
+
+
 def fold(steps: Iterable[Any]) -> dict[str, Table]:
     """The table map after applying `steps` in order."""
     tables: dict[str, Table] = {}
@@ -108,7 +124,10 @@ def fold(steps: Iterable[Any]) -> dict[str, Table]:
             pk = step.primary_key[0] if len(step.primary_key) == 1 else None
             serial = [c.name for c in step.columns if c.kind == SERIAL]
             tables[step.name] = Table(step.name, pk or (serial[0] if serial else None),
-                                      {c.name: c.kind for c in step.columns})
+                                      {c.name: c.kind for c in step.columns},
+                                      {c.name: _default(c) for c in step.columns if c.default is not None})
         elif isinstance(step, AddColumn):
             tables[step.table].kinds[step.column.name] = step.column.kind
+            if step.column.default is not None:
+                tables[step.table].defaults[step.column.name] = _default(step.column)
     return tables
