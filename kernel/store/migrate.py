@@ -6,9 +6,9 @@ from kernel.store.migrations import MIGRATIONS, VERSION_TABLE
 from kernel.store.schema import INT, TEXT, TS, Col, CreateTable, Table, fold, render
 
 LATEST = MIGRATIONS[-1][0]
-TABLES: dict[str, Table] = fold(step for _, _, steps in MIGRATIONS for step in steps)
 VERSION_DDL = CreateTable(VERSION_TABLE, (Col("version", INT, null=False), Col("description", TEXT),
                                           Col("applied_at", TS, null=False)), primary_key=("version",))
+TABLES: dict[str, Table] = fold([VERSION_DDL, *(step for _, _, steps in MIGRATIONS for step in steps)])
 
 
 def table(name: str) -> Table:
