@@ -24,6 +24,8 @@ class ServerThread:
     """A uvicorn server (uvloop, httptools, like production) in a background thread."""
 
     def __init__(self, app, port: int | None = None) -> None:
+        self.app = app
+        self.data_dir: Path | None = None  # where a gateway's embedded store lives
         self.port = port or free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, loop="uvloop", http="httptools",
                                 lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=2)
@@ -65,4 +67,6 @@ def gateway(config: dict | None, tmp_path: Path, *, pipelines: dict | None = Non
                               drop_params=drop_params, detailed_debug=False,
                               data_dir=str(data_dir or tmp_path / "data"))  # the store stays in the test's tmp dir
     _, app = build(args)
-    return ServerThread(app)
+    server = ServerThread(app)
+    server.data_dir = Path(args.data_dir)
+    return server
