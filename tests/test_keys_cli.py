@@ -102,7 +102,7 @@ def test_a_corrupt_store_stops_start_up_naming_the_file(tmp_path):
     db.write_bytes(b"not a database " * 200)
     rk = Relaykit(tmp_path)
     try:
-        out, err = rk.proc.communicate(timeout=30)
+        _, err = rk.proc.communicate(timeout=30)
     finally:
         rk.proc.kill()
     assert rk.proc.returncode != 0

@@ -64,8 +64,11 @@ class PostgresStore:
         self._pool = None
 
     async def open(self) -> None:
-        import asyncpg
-
+        try:
+            import asyncpg
+        except ImportError:
+            raise StoreOpenError(f"database_url {self.where} needs the asyncpg package: "
+                                 "pip install 'relaykit[postgres]'") from None
         try:
             self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_limit,
                                                    timeout=self.timeout, command_timeout=self.timeout)
