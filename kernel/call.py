@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # names for annotations only: the kernel imports no middlewar
     from kernel.errors import GatewayError
     from kernel.models import Deployment
     from kernel.state import Gateway
+    from kernel.store.records import Caller
     from middleware.routing.context import RoutingContext
 
 
@@ -51,6 +52,7 @@ class Call:
     model: str | None = None  # the model name the client asked for
     stream: bool = False
     identity: str | None = None  # who the caller is, once auth has run
+    caller: Caller | None = None  # a virtual key's records (key, team, user), set by key_auth; None for the master key
     deployment: Deployment | None = None  # the route decision
     attempts: list[Attempt] = Factory(list)
     metadata: dict[str, Any] = Factory(dict)  # the client's `metadata`, for logs only

@@ -10,6 +10,8 @@ import os
 import signal
 import sys
 
+import attrs
+
 from kernel import registry
 from kernel.app import App
 from kernel.config import Settings, load_config
@@ -17,6 +19,7 @@ from kernel.errors import ConfigError
 from kernel.pipeline import load_pipelines
 from kernel.secrets import install_log_filter
 from kernel.state import Gateway
+from kernel.store import default_data_dir
 
 log = logging.getLogger("relaykit")
 _ARGS_ENV = "RELAYKIT_CLI_ARGS"  # how --num_workers hands the parsed arguments to each worker process
@@ -40,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--num_workers", "--num-workers", type=int, default=1)
     p.add_argument("--model", help="serve one model for every request, e.g. openai/gpt-4o (like `litellm --model`)")
     p.add_argument("--drop_params", "--drop-params", action="store_true", help="drop parameters a provider does not support")
+    p.add_argument("--data-dir", "--data_dir", dest="data_dir",
+                   help="where the embedded SQLite store lives (default: .relaykit/ next to the config file)")
     p.add_argument("--detailed_debug", "--detailed-debug", action="store_true", help="debug logs and access logs")
     p.add_argument("--allow-weak-master-key", "--allow_weak_master_key", action="store_true",
                    help="start even with a master key under 16 characters or an obvious one like sk-1234")
@@ -96,6 +101,8 @@ def build(args: argparse.Namespace) -> tuple[Settings, App]:
     settings = load_config(args.config, embedded=embedded, drop_params=args.drop_params,
                            debug=args.detailed_debug, extra_deployments=extra,
                            allow_weak_master_key=getattr(args, "allow_weak_master_key", False))
+    data_dir = getattr(args, "data_dir", None) or default_data_dir(args.config)
+    settings = attrs.evolve(settings, data_dir=os.path.abspath(data_dir))
     gateway = Gateway(settings)
     pipelines = load_pipelines(args.pipelines, gateway)
     return settings, App(gateway, pipelines)

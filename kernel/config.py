@@ -57,6 +57,10 @@ class GeneralSettings:
     max_request_size_mb: float = 10.0
     max_batch_models: int = 10  # names in one `"model": "a,b,..."` batch (duplicates count): each is an upstream call
     max_response_size_mb: float = 128.0  # a non-streamed upstream answer past this is a 502 (streams have no cap)
+    database_url: str | None = attrs.field(default=None, repr=False)  # unset: SQLite in the data dir (kernel/store)
+    database_connection_pool_limit: int = 10  # PostgreSQL connections per process
+    database_connection_timeout: float = 60.0  # seconds to wait for a connection or a statement
+    user_api_key_cache_ttl: float = 30.0  # seconds a key/team/user record is served from memory
 
 
 @frozen
@@ -82,6 +86,7 @@ class Settings:
     debug: bool = False
     source: str = "<embedded default>"
     warnings: tuple[str, ...] = ()
+    data_dir: str | None = None  # where the embedded SQLite store lives (--data-dir); see kernel/store
 
 
 # Keys relaykit reads in each section; any other key gets one warning line naming it.
@@ -397,7 +402,8 @@ def parse_config(data: Any, source: str, *, drop_params: bool = False, debug: bo
                             "dangerously_permit_weak_or_unset_master_key: true)")
     if problems:
         raise ConfigError(problems)
-    general = attrs.evolve(general, master_key=master_key)
+    database_url = general.database_url or os.environ.get("DATABASE_URL") or None
+    general = attrs.evolve(general, master_key=master_key, database_url=database_url)
     return Settings(deployments=tuple(deployments), router=router, general=general,
                     drop_params=drop_params or litellm.drop_params, debug=debug or litellm.set_verbose,
                     source=source, warnings=tuple(warnings))

@@ -5,6 +5,7 @@ from middleware import (  # noqa: F401  (imported for registration)
     decode,
     encode,
     forward,
+    governance,
     info,
     normalize,
     param_drop,

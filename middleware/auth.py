@@ -7,15 +7,7 @@ import hmac
 from kernel.call import Call, Next, Reply
 from kernel.errors import AuthError
 from kernel.registry import middleware
-
-
-def presented_key(headers: dict[str, str]) -> str | None:
-    """The key a client sent, in any of the header styles OpenAI, Azure and Anthropic SDKs use."""
-    value = headers.get("authorization")
-    if value:
-        scheme, _, token = value.partition(" ")
-        return token.strip() if scheme.lower() == "bearer" else value.strip()
-    return headers.get("api-key") or headers.get("x-api-key")
+from middleware.governance.credentials import presented_key  # a shared module, not a link
 
 
 @middleware("auth")

@@ -98,3 +98,15 @@ def js_clients() -> Path:
     if not (JS_CLIENTS / "node_modules" / "openai").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=JS_CLIENTS, check=True, timeout=300)
     return JS_CLIENTS
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    """(backend, url) of a real, empty database: SQLite in tmp_path, PostgreSQL in a scratch schema (or a skip)."""
+    from tests.stores import postgres_schema
+
+    if request.param == "sqlite":
+        yield "sqlite", f"sqlite:///{tmp_path / 'store' / 'relaykit.db'}"
+        return
+    with postgres_schema() as url:
+        yield "postgresql", url

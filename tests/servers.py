@@ -26,6 +26,8 @@ class ServerThread:
     own server (kernel/server.py, as the CLI runs it); without, plain uvicorn (for the fake upstreams)."""
 
     def __init__(self, app, port: int | None = None, *, limits: Limits | None = None) -> None:
+        self.app = app
+        self.data_dir: Path | None = None  # where a gateway's embedded store lives
         self.port = port or free_port()
         if limits is not None:
             config = uvicorn.Config(app, **uvicorn_options(limits, host="127.0.0.1", port=self.port))
@@ -54,7 +56,7 @@ class ServerThread:
 
 
 def gateway(config: dict | None, tmp_path: Path, *, pipelines: dict | None = None, drop_params: bool = False,
-            model: str | None = None, limits: Limits | None = None) -> ServerThread:
+            model: str | None = None, limits: Limits | None = None, data_dir: Path | None = None) -> ServerThread:
     """The real relaykit app, built from a config dict exactly as the CLI builds it, on a free port, served by
     relaykit's own server (a 2 s shutdown grace unless `limits` say otherwise)."""
     config_path = None
@@ -68,6 +70,9 @@ def gateway(config: dict | None, tmp_path: Path, *, pipelines: dict | None = Non
     args = argparse.Namespace(config=str(config_path) if config_path else None,
                               pipelines=str(pipelines_path) if pipelines_path else None,
                               host="127.0.0.1", port=0, num_workers=1, model=model,
-                              drop_params=drop_params, detailed_debug=False)
+                              drop_params=drop_params, detailed_debug=False,
+                              data_dir=str(data_dir or tmp_path / "data"))  # the store stays in the test's tmp dir
     _, app = build(args)
-    return ServerThread(app, limits=limits or Limits(graceful_timeout=2))
+    server = ServerThread(app, limits=limits or Limits(graceful_timeout=2))
+    server.data_dir = Path(args.data_dir)
+    return server

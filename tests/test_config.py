@@ -62,20 +62,38 @@ def test_unknown_keys_warn_once_each_and_are_ignored():
         "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/gpt-4o", "temperature": 0.1,
                                                               "frobnicate": 1}}],
         "litellm_settings": {"drop_params": True, "success_callback": ["langfuse"]},
-        "general_settings": {"database_url": "postgres://x"},
+        "general_settings": {"alerting": ["slack"]},
         "router_settings": {"redis_host": "localhost"},
         "guardrails": [],
     }, "config.yaml")
     assert list(settings.warnings) == [
         "config.yaml: guardrails: not implemented by relaykit yet; ignored",
         "config.yaml: router_settings.redis_host: not implemented by relaykit yet; ignored",
-        "config.yaml: general_settings.database_url: not implemented by relaykit yet; ignored",
+        "config.yaml: general_settings.alerting: not implemented by relaykit yet; ignored",
         "config.yaml: litellm_settings.success_callback: not implemented by relaykit yet; ignored",
         "config.yaml: model_list[0].litellm_params.frobnicate: not implemented by relaykit yet; ignored",
     ]
     d = settings.deployments[0]
     assert dict(d.defaults) == {"temperature": 0.1}  # known request params become per-deployment defaults
     assert settings.drop_params is True
+
+
+def test_database_settings_are_read_not_warned_about(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = parse_config({"general_settings": {
+        "database_url": "postgresql://db/relay", "database_connection_pool_limit": 4,
+        "database_connection_timeout": 5, "user_api_key_cache_ttl": 0}}, "config.yaml")
+    assert settings.warnings == ()
+    general = settings.general
+    assert (general.database_url, general.database_connection_pool_limit) == ("postgresql://db/relay", 4)
+    assert (general.database_connection_timeout, general.user_api_key_cache_ttl) == (5, 0)
+    assert "postgresql://db" not in repr(general)  # a URL may carry a password
+    monkeypatch.setenv("DATABASE_URL", "postgres://from-env/x")
+    assert parse_config({}, "config.yaml").general.database_url == "postgres://from-env/x"
+    (problem,) = problems_of({"general_settings": {"database_connection_pool_limit": 0}})
+    assert problem.startswith("config.yaml: general_settings.database_connection_pool_limit: must be >= 1")
+    (problem,) = problems_of({"general_settings": {"database_url": "mysql://x"}})
+    assert problem.startswith('config.yaml: general_settings.database_url: "mysql://x" does not match')
 
 
 def test_env_references_resolve_anywhere(monkeypatch):
