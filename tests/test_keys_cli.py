@@ -14,7 +14,7 @@ import yaml
 
 from tests.servers import free_port
 
-MASTER = "sk-cli-master"
+MASTER = "sk-keys-cli-master-4e8b2a61c3"
 
 
 class Relaykit:

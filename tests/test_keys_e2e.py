@@ -20,7 +20,7 @@ from kernel.store import Insert, make_store
 from kernel.store.migrations import AUDIT, KEYS
 from tests.stores import settings_for
 
-MASTER = "sk-master-1234"
+MASTER = "sk-keys-e2e-master-7d1f0c9a2b"
 MODELS = ("gpt-4o", "gpt-4o-mini", "o3")
 HI = [{"role": "user", "content": "hi"}]
 NOW = datetime.now(UTC)
