@@ -215,7 +215,7 @@ class Bench:
         config = Path(tempfile.mkdtemp(prefix="relaykit-bench-")) / "config.yaml"
         config.write_text(yaml.safe_dump(gateway_config(upstream_url, stream_url, support)))
         t0 = time.perf_counter()
-        gw_proc = self.start([sys.executable, "-m", "kernel.cli", "--config", str(config), "--host", "127.0.0.1",
+        gw_proc = self.start([sys.executable, "-m", "kernel.serve.cli", "--config", str(config), "--host", "127.0.0.1",
                               "--port", str(gw_port), "--num_workers", str(a.workers)],
                              cwd=str(ROOT), stdout=subprocess.DEVNULL)
         wait_http(all_cases[0].relaykit, 30, gw_proc)

@@ -14,10 +14,10 @@ from dialects.anthropic_stream import STOP_REASON, anthropic_usage, encode_strea
 from dialects.openai import parse_json_body
 from kernel.call import Call, Reply
 from kernel.errors import ClientError, GatewayError
+from kernel.guards.secrets import bytes_scrub
 from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS, option_problem
 from kernel.plugins import DialectBase
 from kernel.registry import register_dialect
-from kernel.secrets import bytes_scrub
 
 _SPECIAL = (GATEWAY_FIELDS | CLIENT_CREDENTIAL_FIELDS) - {"metadata"}
 _SSE_HEADERS = {"cache-control": "no-cache"}

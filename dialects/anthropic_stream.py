@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 import orjson
 
 from kernel.errors import GatewayError
-from kernel.secrets import scrub_marked, unchanged
+from kernel.guards.secrets import scrub_marked, unchanged
 
 STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
                "content_filter": "refusal"}

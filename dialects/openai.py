@@ -9,10 +9,10 @@ import orjson
 from dialects.openai_check import check_body
 from kernel.call import Call, Failed, Reply
 from kernel.errors import ClientError, GatewayError, UpstreamError
+from kernel.guards.secrets import bytes_scrub, scrub_marked, unchanged
 from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS, option_problem
 from kernel.plugins import DialectBase
 from kernel.registry import register_dialect
-from kernel.secrets import bytes_scrub, scrub_marked, unchanged
 from kernel.sse import frame
 
 # The fields each endpoint cannot do without (besides `model`).

@@ -28,7 +28,7 @@ _JSON = b"application/json"
 # enough for logs and headers, across workers too).
 _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
-# Put in a request's scope by the server (kernel/server.py) when the body has not fully arrived within its body
+# Put in a request's scope by the server (kernel/serve/protocol.py) when the body has not fully arrived within its body
 # timeout (the value is that timeout, in seconds); the server then wakes the reader, which answers 408.
 BODY_TIMED_OUT = "relaykit.body_timed_out"
 

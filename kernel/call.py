@@ -41,7 +41,7 @@ class Call:
     gateway: Gateway | None = None
     method: str = "POST"
     path: str = "/"
-    raw_path: bytes = b""  # the path as sent, still percent-encoded: what kernel/paths.py checks for a pass-through
+    raw_path: bytes = b""  # the path as sent, still percent-encoded: what kernel/guards/paths.py checks for a pass-through
     headers: dict[str, str] = Factory(dict)  # lower-cased names
     query: dict[str, str] = Factory(dict)
     path_params: dict[str, str] = Factory(dict)

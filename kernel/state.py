@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kernel.config import Settings
+from kernel.guards.secrets import Scrubber
 from kernel.models import ModelTable
-from kernel.secrets import Scrubber
 
 
 class Gateway:
@@ -19,7 +19,7 @@ class Gateway:
         self.settings = settings
         aliases = {k: (v["model"] if isinstance(v, dict) else v) for k, v in settings.router.model_group_alias.items()}
         self.models = ModelTable(list(settings.deployments), aliases)
-        self.scrubber = Scrubber.from_settings(settings)  # masks secrets in error text and logs (kernel/secrets.py)
+        self.scrubber = Scrubber.from_settings(settings)  # masks secrets in error text and logs (kernel/guards/secrets.py)
         self.shared: dict[str, Any] = {}  # e.g. the pooled upstream client, cooldown tables
         self.startup: list[Callable[[], Awaitable[None]]] = []
         self.shutdown: list[Callable[[], Awaitable[None]]] = []

@@ -7,7 +7,7 @@ import orjson
 
 from kernel.call import Call, Next, Reply
 from kernel.errors import UnknownModel
-from kernel.paths import join_segments, path_segments, query_suffix
+from kernel.guards.paths import join_segments, path_segments, query_suffix
 from kernel.registry import PROVIDERS, middleware
 from kernel.upstream import UpstreamRequest
 from middleware.provider_call import relay, upstream_of

@@ -1,6 +1,6 @@
 """Response normalize: provider wire → canonical form, unless the client speaks the provider's wire (fast path).
 
-Either way the upstream's 2xx is checked to be an answer before it climbs past the router (kernel/answers.py):
+Either way the upstream's 2xx is checked to be an answer before it climbs past the router (kernel/guards/answers.py):
 on the fast path a whole body is parsed once and its top-level shape checked (a lighter check past 2 MiB), on
 both paths an SSE stream is checked line by line as it passes, and a provider parser that cannot read what it
 got is a typed 502, not a 500.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-from kernel.answers import STREAMS, StreamCheck, checked_fast, checked_stream, invalid
 from kernel.call import Call, Next, Reply
+from kernel.guards.answers import STREAMS, StreamCheck, checked_fast, checked_stream, invalid
 from kernel.registry import DIALECTS, middleware
 
 log = logging.getLogger("relaykit")

@@ -3,7 +3,7 @@ swapped for the Vertex credentials of a configured `vertex_ai/` deployment (Lite
 
 The deployment is the one whose project and location match those in the path
 (`v1/projects/{project}/locations/{location}/...`), else one in the same project, else the first configured.
-The body and the answer (JSON or a stream) go through untouched. The path is checked first (kernel/paths.py):
+The body and the answer (JSON or a stream) go through untouched. The path is checked first (kernel/guards/paths.py):
 the upstream URL is built from its plain segments only, and a location in it must look like one (it can name
 the upstream host).
 """
@@ -16,8 +16,8 @@ import attrs
 
 from kernel.call import Call, Next, Reply
 from kernel.errors import NotFound
+from kernel.guards.paths import UnsafePath, join_segments, path_segments, query_suffix
 from kernel.models import Deployment
-from kernel.paths import UnsafePath, join_segments, path_segments, query_suffix
 from kernel.registry import PROVIDERS
 from kernel.upstream import UpstreamRequest
 from middleware.provider_call import relay, upstream_of

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from kernel.answers import checked, invalid
 from kernel.call import Call
+from kernel.guards.answers import checked, invalid
 from kernel.sse import sse_events
 from providers.anthropic_request import JSON_TOOL, wants_json_tool
 from providers.shared.replies import created_at

@@ -12,9 +12,9 @@ from urllib.parse import quote
 
 import orjson
 
-from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import ClientError
+from kernel.guards.answers import json_object
 from kernel.models import Deployment
 from kernel.plugins import ProviderBase
 from kernel.registry import register_provider

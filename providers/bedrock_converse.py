@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import ClientError
+from kernel.guards.answers import json_object
 from providers.aws_eventstream import messages
 from providers.shared.content_parts import data_url, image_url, parts, text_of
 from providers.shared.replies import created_at, model_of

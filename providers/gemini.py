@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from kernel.answers import json_object
 from kernel.call import Call
+from kernel.guards.answers import json_object
 from kernel.models import Deployment
 from kernel.plugins import ProviderBase
 from kernel.registry import register_provider

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import ContentPolicy, UpstreamAuthError, UpstreamError
+from kernel.guards.answers import json_object
 from kernel.models import Deployment
 from kernel.sse import sse_events
 from providers.shared.error_body import classify, error_json, status_message

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 
 import orjson
 
-from kernel.answers import json_object
 from kernel.call import Call
 from kernel.errors import UpstreamError
+from kernel.guards.answers import json_object
 from kernel.models import Deployment
 from kernel.plugins import ProviderBase
 from kernel.registry import register_provider

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Mapping
 import orjson
 from attrs import frozen
 
-from kernel.answers import checked, invalid
 from kernel.call import Call
+from kernel.guards.answers import checked, invalid
 from kernel.models import EMPTY, Deployment
 from kernel.plugins import ProviderBase
 from kernel.registry import register_provider

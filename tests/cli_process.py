@@ -16,12 +16,12 @@ from tests.servers import free_port
 
 
 class Relaykit:
-    """`python -m kernel.cli ARGS` on 127.0.0.1, started and waited for ("listening on"); stderr is collected."""
+    """`python -m kernel.serve.cli ARGS` on 127.0.0.1, started and waited for ("listening on"); stderr is collected."""
 
     def __init__(self, args: list[str], *, config: dict | None = None, tmp_path: Path | None = None,
                  preexec_fn=None) -> None:
         self.port = free_port()
-        argv = [sys.executable, "-m", "kernel.cli", *args, "--host", "127.0.0.1", "--port", str(self.port)]
+        argv = [sys.executable, "-m", "kernel.serve.cli", *args, "--host", "127.0.0.1", "--port", str(self.port)]
         if config is not None:
             path = tmp_path / f"config-{self.port}.yaml"
             path.write_text(yaml.safe_dump(config))

@@ -11,8 +11,8 @@ from pathlib import Path
 import uvicorn
 import yaml
 
-from kernel.cli import build
-from kernel.server import Limits, uvicorn_options
+from kernel.serve.cli import build
+from kernel.serve.protocol import Limits, uvicorn_options
 
 
 def free_port() -> int:
@@ -23,7 +23,7 @@ def free_port() -> int:
 
 class ServerThread:
     """A uvicorn server (uvloop, httptools, like production) in a background thread. With `limits`, it is relaykit's
-    own server (kernel/server.py, as the CLI runs it); without, plain uvicorn (for the fake upstreams)."""
+    own server (kernel/serve/protocol.py, as the CLI runs it); without, plain uvicorn (for the fake upstreams)."""
 
     def __init__(self, app, port: int | None = None, *, limits: Limits | None = None) -> None:
         self.app = app

@@ -1,4 +1,4 @@
-"""kernel/answers.py on its own: the shape table, the light check for big bodies, and the SSE line check under
+"""kernel/guards/answers.py on its own: the shape table, the light check for big bodies, and the SSE line check under
 any chunking (hypothesis splits the bytes wherever it likes, as TCP and the upstream may)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.upstream import CHAT_EVENTS, MESSAGE_EVENTS
-from kernel.answers import FULL_PARSE_MAX, StreamCheck, checked, checked_fast
 from kernel.errors import InvalidUpstreamResponse
+from kernel.guards.answers import FULL_PARSE_MAX, StreamCheck, checked, checked_fast
 from tests.fakes.chain import make_call, make_gateway
 
 GW = make_gateway()

@@ -15,7 +15,7 @@ import yaml
 
 from tests.servers import free_port
 
-RELAYKIT = [sys.executable, "-m", "kernel.cli"]
+RELAYKIT = [sys.executable, "-m", "kernel.serve.cli"]
 
 
 def run(args, env=None, timeout=30):

@@ -47,7 +47,7 @@ def gateway_process(canned, tmp_path_factory):
     path = tmp_path_factory.mktemp("bigbody") / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "kernel.cli", "--config", str(path), "--host", "127.0.0.1",
+    proc = subprocess.Popen([sys.executable, "-m", "kernel.serve.cli", "--config", str(path), "--host", "127.0.0.1",
                              "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     base = f"http://127.0.0.1:{port}"

@@ -15,7 +15,7 @@ import yaml
 
 from tests.servers import free_port
 
-RELAYKIT = [sys.executable, "-m", "kernel.cli"]
+RELAYKIT = [sys.executable, "-m", "kernel.serve.cli"]
 STRONG = "rk-a8F3kQ9zL2mX7vB4nC6d"
 ECHO = {"model_list": [{"model_name": "echo/*", "litellm_params": {"model": "echo/*"}}]}
 PING = {"model": "echo/x", "messages": [{"role": "user", "content": "ping"}]}

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from kernel.config import parse_config
-from kernel.secrets import Scrubber, ScrubFilter, mask, scrub_marked
+from kernel.guards.secrets import Scrubber, ScrubFilter, mask, scrub_marked
 from kernel.state import Gateway
 from tests.fakes.google_token import FakeGoogleToken, make_key_pair
 from tests.fakes.key_echo_upstream import FakeKeyEcho
@@ -49,7 +49,7 @@ class RelaykitProcess:
         self.log_path = tmp / "output.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - the process writes to it until the module ends
         # Both streams to one file: uvicorn's access log goes to stdout, everything else to stderr.
-        self.proc = subprocess.Popen([sys.executable, "-m", "kernel.cli", "--config", str(path), "--host", "127.0.0.1",
+        self.proc = subprocess.Popen([sys.executable, "-m", "kernel.serve.cli", "--config", str(path), "--host", "127.0.0.1",
                                       "--port", str(self.port), "--detailed_debug"],
                                      stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy())
         deadline = time.monotonic() + 30

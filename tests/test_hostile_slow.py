@@ -1,6 +1,6 @@
 """Slow and oversized requests cannot hold or exhaust the server: header and body timeouts, head and connection caps.
 
-Driven with raw sockets against relaykit's own server (kernel/server.py), in a thread through tests/servers.py
+Driven with raw sockets against relaykit's own server (kernel/serve/protocol.py), in a thread through tests/servers.py
 or as the CLI process, with the limits set short. Before these limits, uvicorn held 450 of 450 trickling heads
 for 60 s and accepted heads of any size.
 """
@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from kernel.server import Limits
+from kernel.serve.protocol import Limits
 from tests.cli_process import Relaykit
 
 CHAT = b"/v1/chat/completions"

@@ -26,7 +26,7 @@ class Relaykit:
         if master:
             env["RELAYKIT_MASTER_KEY"] = master
         env["PYTHONPATH"] = os.getcwd()  # this tree, whatever the cwd
-        self.proc = subprocess.Popen([sys.executable, "-m", "kernel.cli", *args, "--host", "127.0.0.1",
+        self.proc = subprocess.Popen([sys.executable, "-m", "kernel.serve.cli", *args, "--host", "127.0.0.1",
                                       "--port", str(self.port)], cwd=cwd, env=env, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

@@ -169,7 +169,7 @@ PLUGIN = """
     \"\"\"Acme, an OpenAI-format API at ACME_API_BASE, as a third-party relaykit plugin.\"\"\"
     import orjson
 
-    from kernel.answers import checked
+    from kernel.guards.answers import checked
     from kernel.plugins import ProviderBase
     from kernel.registry import register_provider
     from kernel.sse import sse_events
@@ -218,7 +218,7 @@ def _install(tmp_path: Path, parse_error: str) -> dict:
 
 def test_relaykit_with_a_broken_provider_installed_stops_at_start_up_naming_it(tmp_path, fake_openai):
     env = {**_install(tmp_path, ""), "ACME_API_BASE": fake_openai.url + "/v1"}
-    proc = subprocess.run([sys.executable, "-m", "kernel.cli", "--model", "acme/m", "--host", "127.0.0.1",
+    proc = subprocess.run([sys.executable, "-m", "kernel.serve.cli", "--model", "acme/m", "--host", "127.0.0.1",
                            "--port", "0"], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode != 0
     assert "TypeError: provider 'acme' does not fit the Provider contract" in proc.stderr
@@ -230,7 +230,7 @@ def test_relaykit_with_a_broken_provider_installed_stops_at_start_up_naming_it(t
 def test_a_provider_that_fills_the_protocol_is_served_from_its_own_package(tmp_path, fake_openai):
     env = {**_install(tmp_path, PARSE_ERROR), "ACME_API_BASE": fake_openai.url + "/v1"}
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "kernel.cli", "--model", "acme/m", "--host", "127.0.0.1",
+    proc = subprocess.Popen([sys.executable, "-m", "kernel.serve.cli", "--model", "acme/m", "--host", "127.0.0.1",
                              "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 30

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from kernel.config.router_checks import ERROR_TYPES  # the config's names for the types; checked at config load
 from kernel.errors import (
     GatewayError,
     UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamError,
 )
-from kernel.router_checks import ERROR_TYPES  # the config's names for the types; checked at config load
 
 
 def policy_table(policy: dict[str, int], suffix: str) -> dict[type, int]:

@@ -18,10 +18,10 @@ import cattrs
 
 from kernel.call import Call, Next, Reply
 from kernel.config import CONFIG_SCHEMA, ENV_PREFIX, RouterSettings, build_deployment, json_path, schema_problems
+from kernel.config.router_checks import router_problems
 from kernel.errors import ClientError, PermissionDenied
 from kernel.models import ModelTable
 from kernel.registry import middleware
-from kernel.router_checks import router_problems
 from middleware.routing.context import RoutingContext
 
 FIELD = "user_config"

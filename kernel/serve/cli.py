@@ -16,8 +16,8 @@ from kernel import registry
 from kernel.app import App
 from kernel.config import Settings, load_config
 from kernel.errors import ConfigError
+from kernel.guards.secrets import install_log_filter
 from kernel.pipeline import load_pipelines
-from kernel.secrets import install_log_filter
 from kernel.state import Gateway
 from kernel.store import default_data_dir
 
@@ -79,8 +79,8 @@ def _count(text: str) -> int:
 
 
 def limits_from(args: argparse.Namespace):
-    """The server limits the flags ask for (kernel/server.py)."""
-    from kernel.server import Limits
+    """The server limits the flags ask for (kernel/serve/protocol.py)."""
+    from kernel.serve.protocol import Limits
 
     return Limits(header_timeout=args.header_timeout, body_timeout=args.body_timeout,
                   max_header_bytes=int(args.max_header_size_kb * 1024), max_connections=args.max_connections,
@@ -160,14 +160,14 @@ def main(argv: list[str] | None = None) -> int:
 def serve(app: App, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from kernel import server as http_server
+    from kernel.serve import protocol as http_server
 
     http_server.raise_open_file_limit()  # before the limits are resolved: the connection cap is derived from it
     options = http_server.uvicorn_options(limits_from(args), host=args.host, port=args.port, debug=args.detailed_debug)
     if args.num_workers > 1:
         os.environ[_ARGS_ENV] = json.dumps(vars(args))
         print(f"relaykit: listening on http://{args.host}:{args.port} with {args.num_workers} workers", flush=True)
-        uvicorn.run("kernel.cli:worker_app", factory=True, workers=args.num_workers, **options)
+        uvicorn.run("kernel.serve.cli:worker_app", factory=True, workers=args.num_workers, **options)
         return 0
     server = _AnnouncingServer(uvicorn.Config(app, **options))
     install_log_filter(app.gateway.scrubber)  # again: uvicorn.Config has just replaced its loggers' handlers

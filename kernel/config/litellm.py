@@ -386,7 +386,7 @@ def parse_config(data: Any, source: str, *, drop_params: bool = False, debug: bo
         if d is not None:
             deployments.append(d)
     if not problems:
-        from kernel.router_checks import router_problems
+        from kernel.config.router_checks import router_problems
 
         found, doubts = router_problems(router, deployments, f"{source}: router_settings")
         problems += found

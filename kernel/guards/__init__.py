@@ -1,0 +1,1 @@
+"""Guards against hostile input and output: request paths, upstream replies, and secrets in errors and logs."""
