@@ -14,9 +14,9 @@ from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
 from kernel.models import Deployment, timeouts
 from kernel.registry import PROVIDERS, middleware
+from kernel.transport.http1 import ResponseTooLargeError
 from kernel.upstream import UpstreamRequest
 from middleware.client_credentials import apply_credentials
-from middleware.http1 import ResponseTooLargeError
 from middleware.upstream_http import FastClient, handles, too_large
 
 

@@ -18,8 +18,8 @@ import httpx
 from kernel.call import Call, Reply
 from kernel.errors import UpstreamResponseTooLarge, UpstreamTimeout, UpstreamUnavailable
 from kernel.models import Deployment
+from kernel.transport.http1 import Connection, Pool, ResponseTooLargeError, UpstreamTimeoutError
 from kernel.upstream import UpstreamRequest
-from middleware.http1 import Connection, Pool, ResponseTooLargeError, UpstreamTimeoutError
 
 
 def handles(req: UpstreamRequest) -> bool:
@@ -34,7 +34,7 @@ def too_large(d: Deployment, limit: int) -> UpstreamResponseTooLarge:
 
 
 class FastClient:
-    """One pool of keep-alive connections per process (TCP_NODELAY on each); see middleware/http1.py.
+    """One pool of keep-alive connections per process (TCP_NODELAY on each); see kernel/transport/http1.py.
 
     A non-streamed answer is held whole, at most `max_response` bytes of it (see http1.py for the memory bound)."""
 

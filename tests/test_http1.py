@@ -1,4 +1,4 @@
-"""The upstream hot-path client (middleware/http1.py) against real sockets: the cases the gateway tests rarely hit."""
+"""The upstream hot-path client (kernel/transport/http1.py) against real sockets: the cases the gateway tests rarely hit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from middleware.http1 import _PAUSE_AT, Pool, ResponseTooLargeError, UpstreamTimeoutError
+from kernel.transport.http1 import _PAUSE_AT, Pool, ResponseTooLargeError, UpstreamTimeoutError
 from tests.servers import free_port
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
