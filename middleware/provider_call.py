@@ -14,10 +14,10 @@ from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
 from kernel.models import Deployment, timeouts
 from kernel.registry import PROVIDERS, middleware
+from kernel.transport.fast import FastClient, handles, too_large
 from kernel.transport.http1 import ResponseTooLargeError
 from kernel.upstream import UpstreamRequest
 from middleware.client_credentials import apply_credentials
-from middleware.upstream_http import FastClient, handles, too_large
 
 
 def make_client() -> httpx.AsyncClient:
