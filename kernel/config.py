@@ -57,6 +57,7 @@ class GeneralSettings:
     max_request_size_mb: float = 10.0
     max_batch_models: int = 10  # names in one `"model": "a,b,..."` batch (duplicates count): each is an upstream call
     max_response_size_mb: float = 128.0  # a non-streamed upstream answer past this is a 502 (streams have no cap)
+    max_upstream_connections_per_host: int = 512  # open at once per upstream host; more requests wait in line
 
 
 @frozen

@@ -1,124 +1,82 @@
-"""The hot-path upstream call: plain bodies and streams over the small pooled HTTP/1.1 client in http1.py.
+"""The hot-path Transport: plain bodies and streams over the small pooled HTTP/1.1 client in http1.py.
 
-httpx stays the client API of the gateway (`Upstream.open` hands out `httpx.Response`s, providers get
-`httpx.Headers`), but the request/response hot path skips httpx's client layers: measured with
-`python -m bench`, they cost more than the rest of the pipeline together (URL and header models,
-cookie extraction, auth and redirect hooks per request). See bench/README.md for the numbers.
+httpx's client layers cost more than the rest of the pipeline together on this path (measured with
+`python -m bench`: URL and header models, cookie extraction, auth and redirect hooks per request), so plain
+requests skip them. See bench/README.md for the numbers.
 """
 
 from __future__ import annotations
 
-import time
-import zlib
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING
 
-import httpx
+from kernel.transport.base import Stream, UpstreamResponse
+from kernel.transport.errors import BODY, FAILURES, HEAD, upstream_error
+from kernel.transport.http1 import Connection, Pool
+from kernel.transport.request import UpstreamRequest
 
-from kernel.call import Call, Reply
-from kernel.errors import UpstreamResponseTooLarge, UpstreamTimeout, UpstreamUnavailable
-from kernel.models import Deployment
-from kernel.transport.http1 import Connection, Pool, ResponseTooLargeError, UpstreamTimeoutError
-from kernel.upstream import UpstreamRequest
+if TYPE_CHECKING:
+    from kernel.models import Deployment
 
 
 def handles(req: UpstreamRequest) -> bool:
-    """Plain bodies only; multipart forms and streamed uploads take the httpx path."""
-    return req.data is None and req.files is None and (req.content is None or type(req.content) is bytes)
+    """Plain bodies only; multipart forms, streamed uploads and pass-through take the httpx path."""
+    return (req.data is None and req.files is None and not req.passthrough
+            and (req.content is None or type(req.content) is bytes))
 
 
-def too_large(d: Deployment, limit: int) -> UpstreamResponseTooLarge:
-    return UpstreamResponseTooLarge(
-        f"deployment {d.label} answered more than {limit / (1 << 20):g} MiB, the limit for a non-streamed answer "
-        "(general_settings.max_response_size_mb); stream the call or raise the limit", deployment=d.id)
+class FastTransport:
+    """One pool of keep-alive connections per process (TCP_NODELAY on each, at most `max_per_host` per host); see
+    kernel/transport/http1.py, also for the memory one whole answer costs."""
 
-
-class FastClient:
-    """One pool of keep-alive connections per process (TCP_NODELAY on each); see kernel/transport/http1.py.
-
-    A non-streamed answer is held whole, at most `max_response` bytes of it (see http1.py for the memory bound)."""
-
-    def __init__(self, max_response: int = 128 << 20) -> None:
+    def __init__(self, max_per_host: int = 512) -> None:
         self.pool: Pool | None = None
-        self.max_response = max_response
+        self.max_per_host = max_per_host
 
-    def start(self) -> None:
+    async def start(self) -> None:
         if self.pool is None:
-            self.pool = Pool()
+            self.pool = Pool(self.max_per_host)
 
-    async def stop(self) -> None:
+    async def aclose(self) -> None:
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
 
-    async def _request(self, req: UpstreamRequest, d: Deployment, seconds: float) -> Connection:
-        if self.pool is None:
-            self.start()
+    async def send(self, req: UpstreamRequest, d: Deployment, timeout: float, cap: int) -> UpstreamResponse:
+        pool = self.pool
+        if pool is None:
+            await self.start()
+            pool = self.pool
+        # One timer per exchange: a stream's covers its head (time to first byte), a whole answer's all of it.
         try:
-            return await self.pool.request(req.method, req.url, req.headers, req.content,
-                                           self.pool.loop.time() + seconds)
-        except UpstreamTimeoutError:
-            raise UpstreamTimeout(f"deployment {d.label} did not answer within {seconds:g}s", deployment=d.id) from None
-        except (OSError, ValueError) as exc:
-            raise UpstreamUnavailable(f"could not reach deployment {d.label}: {type(exc).__name__}",
-                                      deployment=d.id) from None
-
-    async def call(self, call: Call, req: UpstreamRequest, d: Deployment, provider: Any, total: float,
-                   first: float) -> Reply:
-        """Send `req` and turn the answer into a Reply: raw bytes or a byte stream in the provider's wire."""
-        t0 = time.perf_counter()
-        wire = req.wire or getattr(provider, "wire", "openai")
-        # One timer per exchange: a stream's covers its head (time to first byte), a plain answer's all of it.
-        conn = await self._request(req, d, first if req.stream else total)
-        if conn.status >= 400:
-            await self._fail(call, conn, d, provider, t0)
-        if req.stream:
+            conn = await pool.request(req.method, req.url, req.headers, req.content, pool.loop.time() + timeout)
+        except FAILURES as exc:
+            raise upstream_error(exc, d, HEAD, timeout) from None
+        status = conn.status
+        if req.stream and status < 400:
             conn.clear_deadline()
-            call.upstream_s += time.perf_counter() - t0
-            return Reply(status=conn.status, stream=_chunks(conn, d), wire=wire,
-                         decode_stream=_bind_stream(provider, call),
-                         media_type=_text(conn.header(b"content-type"), "text/event-stream"))
+            return UpstreamResponse(status, conn.headers, stream=_Body(conn, d))
         try:
-            data = await conn.read(self.max_response)
-        except ResponseTooLargeError:
-            raise too_large(d, self.max_response) from None
-        except UpstreamTimeoutError:
-            raise UpstreamTimeout(f"deployment {d.label} did not finish within {total:g}s", deployment=d.id) from None
-        except (OSError, zlib.error) as exc:
-            raise UpstreamUnavailable(f"deployment {d.label} broke off its answer: {type(exc).__name__}",
-                                      deployment=d.id) from None
-        call.upstream_s += time.perf_counter() - t0
-        return Reply(status=conn.status, raw=data, wire=wire, decode=_bind(provider.parse_response, call),
-                     media_type=_text(conn.header(b"content-type"), "application/json"))
-
-    async def _fail(self, call: Call, conn: Connection, d: Deployment, provider: Any, t0: float) -> None:
-        """Read an error answer (best effort, within the request's deadline) and raise the provider's typed error."""
-        try:
-            data = await conn.read(self.max_response)
-        except (OSError, zlib.error, ResponseTooLargeError):
-            data = b""
-        call.upstream_s += time.perf_counter() - t0
-        raise provider.parse_error(conn.status, httpx.Headers(conn.headers), data, d)
+            body = await conn.read(cap)
+        except FAILURES as exc:
+            if status < 400:
+                raise upstream_error(exc, d, BODY, timeout) from None
+            body = b""  # an error's account is best effort: the status alone still says what failed
+        return UpstreamResponse(status, conn.headers, body)
 
 
-def _text(value: bytes | None, default: str) -> str:
-    return value.decode("latin-1") if value is not None else default
+class _Body(Stream):
+    """A streamed answer on a pooled connection. Its iterator hands the connection back when the body ends or
+    breaks; aclose() before any iteration releases it here instead (a generator never started skips its finally,
+    and the connection would stay open, holding a slot under its host's cap). Once handed back, the connection
+    may carry another request: it is left alone then."""
 
+    __slots__ = ("conn", "head")
 
-def _bind(fn, call: Call):
-    # A closure, not functools.partial: same cost, and it reads as what it is.
-    return lambda data: fn(call, data)
+    def __init__(self, conn: Connection, d: Deployment) -> None:
+        Stream.__init__(self, conn.chunks(), d)
+        self.conn, self.head = conn, conn.head
 
-
-def _bind_stream(provider: Any, call: Call):
-    return lambda chunks: provider.parse_stream(call, chunks)
-
-
-async def _chunks(conn: Connection, d: Deployment) -> AsyncIterator[bytes]:
-    """The upstream body as it arrives; a broken connection mid-stream becomes a typed error."""
-    try:
-        async for chunk in conn.chunks():
-            yield chunk
-    except OSError as exc:
-        raise UpstreamUnavailable(f"deployment {d.label} broke off its stream: {type(exc).__name__}",
-                                  deployment=d.id) from None
+    async def aclose(self) -> None:
+        await self.chunks.aclose()
+        if self.conn.head is self.head:  # still this exchange's: never iterated
+            self.conn.release()

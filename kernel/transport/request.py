@@ -1,4 +1,4 @@
-"""What a provider asks the provider-call middleware to send: a plain description of one HTTP request."""
+"""What a provider (or a pass-through link) asks the transport to send: a plain description of one HTTP request."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class UpstreamRequest:
     files: list[tuple[str, tuple[str, Any, str]]] | None = None  # multipart files (name, (filename, fileobj, type))
     stream: bool = False  # expect a streamed response (SSE or binary)
     wire: str | None = None  # the reply's format when it differs from the provider's usual one ("binary" for audio)
+    passthrough: bool = False  # a client's own call sent on (forward, /vertex_ai): over httpx, as any client sends it
 
     SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key"})
 
