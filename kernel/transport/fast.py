@@ -51,17 +51,18 @@ class FastTransport:
             conn = await pool.request(req.method, req.url, req.headers, req.content, pool.loop.time() + timeout)
         except FAILURES as exc:
             raise upstream_error(exc, d, HEAD, timeout) from None
-        status = conn.status
+        # Taken now: once read, the connection may be handed to the next request, which resets them.
+        status, headers = conn.status, conn.headers
         if req.stream and status < 400:
             conn.clear_deadline()
-            return UpstreamResponse(status, conn.headers, stream=_Body(conn, d))
+            return UpstreamResponse(status, headers, stream=_Body(conn, d))
         try:
             body = await conn.read(cap)
         except FAILURES as exc:
             if status < 400:
                 raise upstream_error(exc, d, BODY, timeout) from None
             body = b""  # an error's account is best effort: the status alone still says what failed
-        return UpstreamResponse(status, conn.headers, body)
+        return UpstreamResponse(status, headers, body)
 
 
 class _Body(Stream):
