@@ -389,6 +389,9 @@ class Pool:
         except BaseException:
             self.slot_freed(key)
             raise
+        if conn.closed:  # lost before this request resumed (the upstream hung up at once): not counted yet
+            self.slot_freed(key)
+            raise ConnectionResetError("upstream closed the connection")
         conn.counted = True
         return conn, False
 
