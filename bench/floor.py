@@ -1,4 +1,4 @@
-"""The floor: a bare pass-through on relaykit's own stack (uvicorn, uvloop, httptools, middleware/http1.py), no pipeline.
+"""The floor: a bare pass-through on relaykit's own stack (uvicorn, uvloop, httptools, kernel/transport/http1.py), no pipeline.
 
 It forwards the client's body to the upstream's chat completions and the answer back, nothing else, so
 relaykit minus this is what the pipeline costs, and this minus direct is what the stack costs on this machine.
@@ -11,7 +11,7 @@ import argparse
 
 
 def make_app(upstream: str, key: str):
-    from middleware.http1 import Pool
+    from kernel.transport.http1 import Pool
 
     url = upstream + "/v1/chat/completions"
     headers = {"content-type": "application/json", "authorization": "Bearer " + key}

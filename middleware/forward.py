@@ -8,9 +8,9 @@ import orjson
 from kernel.call import Call, Next, Reply
 from kernel.errors import UnknownModel
 from kernel.guards.paths import join_segments, path_segments, query_suffix
+from kernel.models import timeouts
 from kernel.registry import PROVIDERS, middleware
-from kernel.upstream import UpstreamRequest
-from middleware.provider_call import relay, upstream_of
+from kernel.transport import UpstreamRequest, relay, transport_of
 
 # Client headers worth passing on; auth and hop-by-hop headers are never forwarded.
 _PASS_HEADERS = ("content-type", "accept", "openai-beta", "idempotency-key")
@@ -19,7 +19,9 @@ _PASS_HEADERS = ("content-type", "accept", "openai-beta", "idempotency-key")
 @middleware("forward")
 class Forward:
     def __init__(self, options, gateway) -> None:
-        self.upstream = upstream_of(gateway)
+        self.transport = transport_of(gateway)
+        self.scrubber = gateway.scrubber
+        self.router = gateway.settings.router
         self.models = gateway.models
 
     def deployment_for(self, call: Call):
@@ -60,5 +62,6 @@ class Forward:
         content = call.raw
         if call.form is not None:  # a multipart upload: stream it through untouched
             content = call.form.chunks()
-        req = UpstreamRequest(call.method, url, headers, content=content or None, stream=True)
-        return await relay(self.upstream, call, d, req)
+        req = UpstreamRequest(call.method, url, headers, content=content or None, stream=True, passthrough=True)
+        total, _ = timeouts(d, self.router, call.options.get("request_timeout"))
+        return await relay(self.transport, self.scrubber, call, d, req, total)

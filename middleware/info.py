@@ -7,8 +7,8 @@ import time
 
 from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError
-from kernel.registry import PROVIDERS, middleware
-from middleware.provider_call import upstream_of
+from kernel.pipeline import fold
+from kernel.registry import PROVIDERS, middleware, resolve_middleware
 
 
 @middleware("list_models")
@@ -46,7 +46,8 @@ class Health:
 
     def __init__(self, options, gateway) -> None:
         self.gateway = gateway
-        self.upstream = upstream_of(gateway)
+        # Each probe runs through the provider_call link alone (a chain of one, resolved by name like any other).
+        self.probe = fold([resolve_middleware("provider_call")(None, gateway)])
 
     async def check(self, d) -> tuple[bool, dict]:
         mode = d.model_info.get("mode", "chat")
@@ -60,7 +61,7 @@ class Health:
                      body=body, model=d.model_name, deployment=d)
         entry = {"model": d.model_name, "model_id": d.id, "provider": d.provider}
         try:
-            reply = await asyncio.wait_for(self.upstream.send(probe, d), timeout=d.timeout or 30)
+            reply = await asyncio.wait_for(self.probe(probe), timeout=d.timeout or 30)
             if reply.stream is not None:
                 await reply.stream.aclose()
             return True, entry

@@ -17,10 +17,9 @@ import attrs
 from kernel.call import Call, Next, Reply
 from kernel.errors import NotFound
 from kernel.guards.paths import UnsafePath, join_segments, path_segments, query_suffix
-from kernel.models import Deployment
+from kernel.models import Deployment, timeouts
 from kernel.registry import PROVIDERS
-from kernel.upstream import UpstreamRequest
-from middleware.provider_call import relay, upstream_of
+from kernel.transport import Upstream, UpstreamRequest, relay
 
 _SCOPE = re.compile(r"v1(?:beta1)?/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/")
 # Vertex regions (us-central1, europe-west4, global): the location becomes part of the upstream host name, so
@@ -32,7 +31,9 @@ _PASS_HEADERS = ("content-type", "accept", "x-goog-user-project")
 
 class VertexPassThrough:
     def __init__(self, options, gateway) -> None:
-        self.upstream = upstream_of(gateway)
+        self.upstream = Upstream(gateway)  # for the provider's `prepare` (the OAuth token) and the relay
+        self.scrubber = gateway.scrubber
+        self.router = gateway.settings.router
         self.deployments = [d for group in gateway.models.exact.values() for d in group if d.provider == "vertex_ai"]
         self.deployments += [d for _, group in gateway.models.wildcards for d in group if d.provider == "vertex_ai"]
 
@@ -62,5 +63,6 @@ class VertexPassThrough:
         url = f"{vertex.base(d)}/{join_segments(segments)}{query}"
         headers = {k: call.headers[k] for k in _PASS_HEADERS if k in call.headers}
         headers.update(vertex.auth_headers(d))
-        req = UpstreamRequest(call.method, url, headers, content=call.raw or None, stream=True)
-        return await relay(self.upstream, call, d, req)
+        req = UpstreamRequest(call.method, url, headers, content=call.raw or None, stream=True, passthrough=True)
+        total, _ = timeouts(d, self.router, call.options.get("request_timeout"))
+        return await relay(self.upstream.transport, self.scrubber, call, d, req, total)

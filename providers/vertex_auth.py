@@ -100,12 +100,8 @@ class GoogleTokens:
             if cached is not None and cached[1] - REFRESH_MARGIN > time.time():
                 return cached[0]
             now = time.time()
-            response = await upstream.open(token_request(info, now), d, TOKEN_TIMEOUT)
-            try:
-                data = await response.aread()
-            finally:
-                await response.aclose()
-            token, lifetime = read_token(response.status_code, data, d)
+            response = await upstream.send(token_request(info, now), d, TOKEN_TIMEOUT)
+            token, lifetime = read_token(response.status, response.body, d)
             self.tokens[key] = (token, now + lifetime)
             return token
 

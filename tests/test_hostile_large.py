@@ -166,7 +166,7 @@ def test_a_large_anthropic_stream_arrives_whole(gw, http, size):
 
 
 def test_a_large_answer_on_the_httpx_path_arrives_whole(gw, http):
-    """Multipart uploads go through httpx (provider_call.Upstream.send), not http1.py: the same sizes work there."""
+    """Multipart uploads go through httpx (kernel/transport/httpx_transport.py), not http1.py: the same sizes work there."""
     r = http.post(gw.url + "/v1/audio/transcriptions", data={"model": "fault/chat-10000000"},
                   files={"file": ("a.wav", b"RIFF" + b"\0" * 1000, "audio/wav")})
     assert r.status_code == 200, r.text[:300]

@@ -1,4 +1,4 @@
-"""The upstream hot-path client (middleware/http1.py) against real sockets: the cases the gateway tests rarely hit."""
+"""The upstream hot-path client (kernel/transport/http1.py) against real sockets: the cases the gateway tests rarely hit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from middleware.http1 import _PAUSE_AT, Pool, ResponseTooLargeError, UpstreamTimeoutError
+from kernel.transport.http1 import _PAUSE_AT, Pool, PoolFullError, ResponseTooLargeError, UpstreamTimeoutError
 from tests.servers import free_port
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
@@ -376,3 +376,114 @@ async def test_read_at_exactly_its_limit_succeeds():
     finally:
         await pool.close()
         server.close()
+
+
+async def held_server(answer: bytes = OK):
+    """A keep-alive server that holds each request until `release` is set; `open_now` counts live connections."""
+    release = asyncio.Event()
+    state = {"open_now": 0, "most_open": 0, "connections": 0}
+
+    async def held(reader, writer, seen):
+        state["connections"] += 1
+        state["open_now"] += 1
+        state["most_open"] = max(state["most_open"], state["open_now"])
+        try:
+            while True:
+                try:
+                    seen.append(await read_request(reader))
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                await release.wait()
+                writer.write(answer)
+                await writer.drain()
+                if b"connection: close" in answer:
+                    return
+        finally:
+            state["open_now"] -= 1
+
+    server, url, seen = await serve(held)
+    return server, url, seen, release, state
+
+
+async def test_at_most_max_per_host_connections_are_open_and_the_rest_wait_in_line():
+    server, url, seen, release, state = await held_server()
+    pool = Pool(max_per_host=2)
+    try:
+        async def one(i):
+            conn = await pool.request("POST", url, {}, b"%d" % i, pool.loop.time() + 5)
+            return conn.status, await conn.read()
+
+        tasks = [asyncio.create_task(one(i)) for i in range(5)]
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if len(seen) == 2:
+                break
+        await asyncio.sleep(0.1)  # time enough for a third connection, were the cap not there
+        assert len(seen) == 2 and state["connections"] == 2  # three wait in line, nothing of theirs sent
+        assert len(pool.waiting[next(iter(pool.waiting))]) == 3
+        release.set()
+        assert await asyncio.gather(*tasks) == [(200, b"{}")] * 5
+        assert len(seen) == 5 and state["connections"] == 2 and state["most_open"] == 2  # handed on, reused
+        key = next(iter(pool.open))
+        assert pool.open[key] == 2 and len(pool.idle[key]) == 2 and not pool.waiting[key]
+    finally:
+        release.set()
+        await pool.close()
+        server.close()
+
+
+async def test_a_request_that_waits_in_line_past_its_deadline_fails_with_pool_full_and_sends_nothing():
+    server, url, seen, release, state = await held_server()
+    pool = Pool(max_per_host=1)
+    try:
+        first = asyncio.create_task(pool.request("POST", url, {}, b"first", pool.loop.time() + 5))
+        while not seen:
+            await asyncio.sleep(0.01)
+        with pytest.raises(PoolFullError) as info:
+            await pool.request("POST", url, {}, b"second", pool.loop.time() + 0.2)
+        assert isinstance(info.value, UpstreamTimeoutError) and info.value.limit == 1
+        assert len(seen) == 1 and state["connections"] == 1  # the second request never reached the upstream
+        key = next(iter(pool.open))
+        assert not pool.waiting[key]  # it left the line
+        release.set()
+        conn = await first
+        assert await conn.read() == b"{}"
+        conn = await pool.request("POST", url, {}, b"third", pool.loop.time() + 5)  # the line is free again
+        assert await conn.read() == b"{}"
+        assert state["connections"] == 1 and pool.open[key] == 1
+    finally:
+        release.set()
+        await pool.close()
+        server.close()
+
+
+async def test_a_connection_that_closes_passes_its_slot_to_the_next_in_line():
+    server, url, seen, release, state = await held_server(
+        b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}")
+    pool = Pool(max_per_host=1)
+    try:
+        async def one():
+            conn = await pool.request("POST", url, {}, b"x", pool.loop.time() + 5)
+            return await conn.read()
+
+        tasks = [asyncio.create_task(one()) for _ in range(3)]
+        while not seen:
+            await asyncio.sleep(0.01)
+        release.set()
+        assert await asyncio.gather(*tasks) == [b"{}"] * 3
+        assert state["connections"] == 3 and state["most_open"] == 1  # one at a time, each on a fresh connection
+        await asyncio.sleep(0.05)
+        assert pool.open[next(iter(pool.open))] == 0
+    finally:
+        release.set()
+        await pool.close()
+        server.close()
+
+
+async def test_failed_connects_give_their_slot_back():
+    pool = Pool(max_per_host=1)
+    url = f"http://127.0.0.1:{free_port()}/v1/x"
+    for _ in range(3):  # each refused connect frees its slot: the next does not wait for one
+        with pytest.raises(ConnectionRefusedError):
+            await pool.request("POST", url, {}, b"x", pool.loop.time() + 1)
+    assert list(pool.open.values()) == [0]

@@ -61,6 +61,7 @@ class GeneralSettings:
     database_connection_pool_limit: int = 10  # PostgreSQL connections per process
     database_connection_timeout: float = 60.0  # seconds to wait for a connection or a statement
     user_api_key_cache_ttl: float = 30.0  # seconds a key/team/user record is served from memory
+    max_upstream_connections_per_host: int = 512  # open at once per upstream host; more requests wait in line
 
 
 @frozen

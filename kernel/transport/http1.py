@@ -12,6 +12,10 @@ Two ways to take a body, with different flow control:
   answer over 256 KiB until its deadline) and fails with ResponseTooLargeError past `limit` bytes, on the
   wire or once decompressed. Memory for one answer of N bytes: the received pieces, then their join (about
   2·N for the instant of the join, N after it); a compressed answer adds its decompressed size (≤ limit).
+
+At most `max_per_host` connections per (tls, host, port) are open at once, idle ones included: a request that
+finds none free waits in line (first come, first served) for one to be handed back or closed, until its deadline
+(then PoolFullError). Without the cap a burst opens as many sockets as there are requests in flight.
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ _OWN_HEADERS = frozenset({"host", "content-length"})  # computed here; a provide
 
 class UpstreamTimeoutError(TimeoutError):
     """The request's deadline passed."""
+
+
+class PoolFullError(UpstreamTimeoutError):
+    """The request's deadline passed while it waited for one of its host's `limit` connections to free up."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"all {limit} connections to the host are busy")
+        self.limit = limit
 
 
 class ResponseTooLargeError(Exception):
@@ -74,6 +86,7 @@ class Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.counted = False  # holds one of its host's slots under the pool's cap (set once connected)
         self.idle_since = 0.0
         self._reset()
 
@@ -108,7 +121,7 @@ class Connection(asyncio.Protocol):
             self.transport.abort()
 
     def connection_lost(self, exc) -> None:
-        self.closed = True
+        self._gone()
         self.pool.forget(self)
         if self.head is not None and not self.complete:
             if self.head.done() and self._reads_until_close():
@@ -149,6 +162,13 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     # -- internals
+    def _gone(self) -> None:
+        """Closed for good: its slot under the host's cap goes to the next request in line (once)."""
+        self.closed = True
+        if self.counted:
+            self.counted = False
+            self.pool.slot_freed(self.key)
+
     def _reads_until_close(self) -> bool:
         names = {k.lower() for k, _ in self.headers}
         return b"content-length" not in names and b"transfer-encoding" not in names
@@ -257,10 +277,20 @@ class Connection(asyncio.Protocol):
             self.close()
 
     def close(self) -> None:
-        self.closed = True
+        self._gone()
         self.clear_deadline()
         if self.transport is not None:
             self.transport.abort()
+
+
+def _hand(waiting: deque[asyncio.Future], value: Connection | None) -> bool:
+    """Give `value` to the first request still waiting in line; False when none is."""
+    while waiting:
+        fut = waiting.popleft()
+        if not fut.done():
+            fut.set_result(value)
+            return True
+    return False
 
 
 def _decompress(data: bytes, wbits: int, limit: int) -> bytes:
@@ -275,11 +305,14 @@ def _decompress(data: bytes, wbits: int, limit: int) -> bytes:
 
 
 class Pool:
-    """Idle keep-alive connections per (tls, host, port), most recently used first."""
+    """Idle keep-alive connections per (tls, host, port), most recently used first, at most `max_per_host` open."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_per_host: int = 512) -> None:
         self.loop = asyncio.get_running_loop()
+        self.max_per_host = max_per_host
         self.idle: dict[tuple, deque[Connection]] = {}
+        self.open: dict[tuple, int] = {}  # connections per host, open or being opened: what the cap counts
+        self.waiting: dict[tuple, deque[asyncio.Future]] = {}  # requests in line for a connection, per host
         self.targets: dict[str, _Target] = {}
         self._ssl: _ssl.SSLContext | None = None
 
@@ -302,8 +335,18 @@ class Pool:
         return self._ssl
 
     def put(self, conn: Connection) -> None:
+        waiting = self.waiting.get(conn.key)
+        if waiting and _hand(waiting, conn):  # straight to the first request in line, never idle meanwhile
+            return
         conn.idle_since = self.loop.time()
         self.idle.setdefault(conn.key, deque()).append(conn)
+
+    def slot_freed(self, key: tuple) -> None:
+        """A connection to `key` closed: its slot passes to the first request in line, else it is counted free."""
+        waiting = self.waiting.get(key)
+        if waiting and _hand(waiting, None):
+            return
+        self.open[key] -= 1
 
     def forget(self, conn: Connection) -> None:
         idle = self.idle.get(conn.key)
@@ -315,21 +358,67 @@ class Pool:
 
     async def connection(self, t: _Target, deadline: float | None) -> tuple[Connection, bool]:
         """A connection to `t` and whether it was reused from the pool."""
-        idle = self.idle.get(t.key)
-        now = self.loop.time()
-        while idle:
-            conn = idle.pop()
-            if not conn.closed and now - conn.idle_since < _IDLE_S:
+        key = t.key
+        while True:
+            idle = self.idle.get(key)
+            if idle:
+                now = self.loop.time()
+                while idle:
+                    conn = idle.pop()
+                    if not conn.closed and now - conn.idle_since < _IDLE_S:
+                        return conn, True
+                    conn.close()
+            opened = self.open.get(key, 0)
+            if opened < self.max_per_host:
+                self.open[key] = opened + 1
+                break
+            conn = await self._wait(key, deadline)
+            if conn is None:
+                break  # a slot handed over by a connection that closed: still counted, now this request's
+            if not conn.closed:
                 return conn, True
-            conn.close()
+            # Handed back, then closed by the upstream before this request woke: its slot went on; look again.
         try:
             async with asyncio.timeout_at(deadline):
                 _, conn = await self.loop.create_connection(
-                    lambda: Connection(self, t.key), t.host, t.port,
+                    lambda: Connection(self, key), t.host, t.port,
                     ssl=self.ssl_context() if t.tls else None, server_hostname=t.host if t.tls else None)
         except TimeoutError:
+            self.slot_freed(key)
             raise UpstreamTimeoutError() from None
+        except BaseException:
+            self.slot_freed(key)
+            raise
+        if conn.closed:  # lost before this request resumed (the upstream hung up at once): not counted yet
+            self.slot_freed(key)
+            raise ConnectionResetError("upstream closed the connection")
+        conn.counted = True
         return conn, False
+
+    async def _wait(self, key: tuple, deadline: float | None) -> Connection | None:
+        """Wait in line for a connection handed back (returned) or a slot freed by one that closed (None)."""
+        fut = self.loop.create_future()
+        waiting = self.waiting.setdefault(key, deque())
+        waiting.append(fut)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await fut
+        except BaseException as exc:
+            if fut.done() and not fut.cancelled():  # handed over just as this request gave up: pass it on
+                got = fut.result()
+                if got is None:
+                    self.slot_freed(key)
+                elif not got.closed:
+                    self.put(got)
+            else:
+                fut.cancel()
+                try:
+                    waiting.remove(fut)
+                except ValueError:
+                    pass
+            if isinstance(exc, TimeoutError):
+                raise PoolFullError(self.max_per_host) from None
+            raise
 
     async def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
                       deadline: float | None) -> Connection:
@@ -344,9 +433,8 @@ class Pool:
             lines.append(f"{k}: {v}\r\n")
         if body is not None or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
             lines.append(f"content-length: {len(body) if body else 0}\r\n")
-        data = method.encode() + b" " + t.prefix + "".join(lines).encode("latin-1") + b"\r\n"
-        if body:
-            data += body
+        # One join: the head and the body in a single buffer, copied once (a chain of + copied the body again).
+        data = b"".join((method.encode(), b" ", t.prefix, "".join(lines).encode("latin-1"), b"\r\n", body or b""))
         for attempt in (0, 1):
             conn, reused = await self.connection(t, deadline)
             head = conn.start(data, deadline)
