@@ -13,8 +13,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-
 from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError, UpstreamTimeout
 from kernel.models import Deployment, timeouts
@@ -85,13 +83,10 @@ def settle(rc: RoutingContext, stats, reply: Reply, t0: float) -> None:
 
 
 def tokens_of(reply: Reply) -> int:
-    """total_tokens of an answer; raw bytes are parsed only for usage-based routing, which needs it."""
+    """total_tokens of an answer, from what normalize (inside this link) decoded: the canonical body, or on the fast
+    path the checked parse of the bytes. Parsing bytes is normalize's job alone; an answer it did not parse (one over
+    2 MiB on the fast path, which is only shape-checked) counts no tokens toward usage-based routing."""
     body = reply.body if reply.body is not None else reply.parsed
-    if body is None and reply.raw is not None and reply.wire != "binary":
-        try:
-            body = orjson.loads(reply.raw)
-        except orjson.JSONDecodeError:
-            return 0
     usage = body.get("usage") if isinstance(body, dict) else None
     if isinstance(usage, dict):
         total = usage.get("total_tokens")
