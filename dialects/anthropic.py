@@ -11,7 +11,7 @@ import orjson
 
 from dialects.anthropic_decode import bad, check_basics, to_canonical
 from dialects.anthropic_stream import STOP_REASON, anthropic_usage, encode_stream, error_payload, guard_native
-from dialects.openai import parse_json_body
+from kernel.bodies import parse_json_body
 from kernel.call import Call, Reply
 from kernel.errors import ClientError, GatewayError
 from kernel.guards.secrets import bytes_scrub

@@ -7,7 +7,8 @@ name. The path decides the model (as on Azure, whatever the body says); everythi
 
 from __future__ import annotations
 
-from dialects.openai import decode_body, encode, encode_error, parse_json_body
+from dialects.openai import decode_body, encode, encode_error
+from kernel.bodies import parse_json_body
 from kernel.call import Call
 from kernel.errors import ClientError
 from kernel.plugins import DialectBase

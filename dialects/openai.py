@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 import orjson
 
 from dialects.openai_check import check_body
+from kernel.bodies import parse_json_body
 from kernel.call import Call, Failed, Reply
 from kernel.errors import ClientError, GatewayError, UpstreamError
 from kernel.guards.secrets import bytes_scrub, scrub_marked, unchanged
@@ -31,18 +32,6 @@ MODEL_OPTIONAL = frozenset({"moderations", "images"})
 _SPECIAL = GATEWAY_FIELDS | CLIENT_CREDENTIAL_FIELDS
 DONE = b"data: [DONE]\n\n"
 ERROR_MARK = b'"error"'  # how an in-band error event in an OpenAI stream starts: {"error": {...}}
-
-
-def parse_json_body(raw: bytes) -> dict:
-    if not raw.strip():
-        raise ClientError("request body is empty; expected a JSON object")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ClientError(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ClientError("request body must be a JSON object")
-    return body
 
 
 def set_aside(call: Call, body: dict) -> dict:

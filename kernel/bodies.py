@@ -1,6 +1,24 @@
-"""Edits of request bodies shared by middlewares and providers: copy only what changes, never mutate."""
+"""Request bodies shared by dialects, middlewares and providers: parsed once as a JSON object, and edited by copying
+only what changes, never by mutating."""
 
 from __future__ import annotations
+
+import orjson
+
+from kernel.errors import ClientError
+
+
+def parse_json_body(raw: bytes) -> dict:
+    """A request body as a JSON object, or a 400 saying what it is instead."""
+    if not raw.strip():
+        raise ClientError("request body is empty; expected a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ClientError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ClientError("request body must be a JSON object")
+    return body
 
 
 def drop_path(body: dict, path: str) -> dict:

@@ -93,7 +93,11 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def get(self, table: str, key: Any) -> Row | None:
-        """The row whose primary key is `key`, or None."""
+        """The row whose primary key is `key`, or None (one `find`, for every backend that subclasses Store)."""
+        from kernel.store import migrate  # the schema's table map; imported late, it imports this module
+
+        rows = await self.find(table, {migrate.table(table).pk: key}, limit=1)
+        return rows[0] if rows else None
 
     async def find(self, table: str, where: Mapping[str, Any] | None = None, *,
                    order: Sequence[tuple[str, bool]] = (), limit: int | None = None, offset: int = 0) -> list[Row]:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 from kernel.store import migrate, sql
-from kernel.store.base import Conflict, Delete, Increment, Missing, Op, Row, StoreError, StoreOpenError, Update
+from kernel.store.base import Conflict, Delete, Increment, Missing, Op, Row, Store, StoreError, StoreOpenError, Update
 from kernel.store.migrations import VERSION_TABLE
 from kernel.store.schema import JSON, REAL, Table, render
 
@@ -53,7 +53,7 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-class PostgresStore:
+class PostgresStore(Store):
     backend = "postgresql"
 
     def __init__(self, url: str, *, pool_limit: int = 10, timeout: float = 60.0) -> None:
@@ -117,11 +117,6 @@ class PostgresStore:
     @staticmethod
     def _rows(t: Table, records) -> list[Row]:
         return [{k: _decode(t.kinds.get(k), v) for k, v in r.items()} for r in records]
-
-    async def get(self, table: str, key: Any) -> Row | None:
-        t = migrate.table(table)
-        rows = await self.find(table, {t.pk: key}, limit=1)
-        return rows[0] if rows else None
 
     async def find(self, table: str, where: Mapping[str, Any] | None = None, *,
                    order: Sequence[tuple[str, bool]] = (), limit: int | None = None, offset: int = 0) -> list[Row]:

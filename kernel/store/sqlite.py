@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from kernel.store import migrate, sql
-from kernel.store.base import Conflict, Delete, Increment, Missing, Op, Row, StoreError, StoreOpenError, Update
+from kernel.store.base import Conflict, Delete, Increment, Missing, Op, Row, Store, StoreError, StoreOpenError, Update
 from kernel.store.migrations import VERSION_TABLE
 from kernel.store.schema import BOOL, JSON, REAL, TS, Table, render
 
@@ -54,7 +54,7 @@ def _decode(kind: str | None, value: Any) -> Any:
     return value
 
 
-class SQLiteStore:
+class SQLiteStore(Store):
     backend = "sqlite"
 
     def __init__(self, path: str, *, busy_timeout: float = 5.0, open_timeout: float = 3.0) -> None:
@@ -139,11 +139,6 @@ class SQLiteStore:
         self._executor = None
 
     # -- reads ----------------------------------------------------------------------------------------------
-
-    async def get(self, table: str, key: Any) -> Row | None:
-        t = migrate.table(table)
-        rows = await self.find(table, {t.pk: key}, limit=1)
-        return rows[0] if rows else None
 
     async def find(self, table: str, where: Mapping[str, Any] | None = None, *,
                    order: Sequence[tuple[str, bool]] = (), limit: int | None = None, offset: int = 0) -> list[Row]:

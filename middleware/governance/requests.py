@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
-import orjson
 
+from kernel.bodies import parse_json_body
 from kernel.call import Call
 from kernel.config import json_path
 from kernel.errors import ClientError
@@ -158,18 +158,9 @@ def check(schema: dict, data: Any) -> dict:
 
 def body_of(call: Call, *, empty_ok: bool = False) -> dict:
     """The request's JSON object (an empty body is `{}` where every field is optional)."""
-    raw = call.raw
-    if not raw.strip():
-        if empty_ok:
-            return {}
-        raise ClientError("request body is empty; expected a JSON object")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ClientError(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ClientError("request body must be a JSON object")
-    return body
+    if empty_ok and not call.raw.strip():
+        return {}
+    return parse_json_body(call.raw)
 
 
 def query_of(call: Call, spec: Mapping[str, Any]) -> dict:
