@@ -37,6 +37,18 @@ def _error_body(err: GatewayError) -> bytes:
     return orjson.dumps({"error": {"message": err.message, "type": err.type, "param": err.param, "code": err.code}})
 
 
+def error_reply(dialect, err: GatewayError, gateway: Gateway, call: Call | None) -> Reply:
+    """`err` as the client's dialect renders it (`encode_error`), with every secret masked, as a Reply: the one way
+    an error becomes bytes, used by the `encode` link for errors inside a chain and by the adapter for the rest."""
+    # Upstream error text may echo the key it was sent: every secret is masked on the way out.
+    scrub = gateway.scrubber
+    body = scrub.scrub_bytes(dialect.encode_error(err) if dialect is not None else _error_body(err), call)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("call %s answered %d: %s", call.id if call else "-", err.status, scrub.scrub(err.message, call))
+    headers = {k.lower(): scrub.scrub(str(v), call) for k, v in err.headers.items()}
+    return Reply(status=err.status, raw=body, wire=dialect.wire if dialect is not None else None, headers=headers)
+
+
 class App:
     """An ASGI application serving the gateway's pipelines."""
 
@@ -183,16 +195,13 @@ class App:
 
     async def send_error(self, send, err: GatewayError, started: float, call: Call | None = None,
                          pipeline: Pipeline | None = None, dialect: str | None = None) -> None:
+        """An error that escaped every chain's `encode` (the route is unknown, the body could not be read, the call
+        was cancelled), rendered the same way `encode` renders the rest."""
         name = pipeline.dialect if pipeline else dialect
-        dialect = registry.DIALECTS.get(name) if name else None
-        # Upstream error text may echo the key it was sent: every secret is masked on the way out.
-        scrub = self.gateway.scrubber
-        body = scrub.scrub_bytes(dialect.encode_error(err) if dialect is not None else _error_body(err), call)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("call %s answered %d: %s", call.id if call else "-", err.status, scrub.scrub(err.message, call))
+        reply = error_reply(registry.DIALECTS.get(name) if name else None, err, self.gateway, call)
+        body = reply.raw
         headers = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
-        headers += [(k.lower().encode("latin-1"), scrub.scrub(str(v), call).encode("latin-1"))
-                    for k, v in err.headers.items()]
+        headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers.items()]
         headers += self.timing_headers(call, started)
         await send({"type": "http.response.start", "status": err.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
