@@ -103,6 +103,17 @@ def one_of(expected: str, *checks: Check) -> Check:
     return check
 
 
+def known_fields(fields: dict[str, Check], v: dict) -> Bad | None:
+    """The first of `v`'s fields that `fields` knows and whose non-null value has the wrong type; unknown fields pass."""
+    for key, x in v.items():
+        c = fields.get(key)
+        if c is not None and x is not None:
+            bad = c(x)
+            if bad is not None:
+                return bad.at(key)
+    return None
+
+
 def obj(fields: dict[str, Check], required: tuple[str, ...] = (), expected: str = "an object") -> Check:
     """An object whose known fields have these types; `required` ones must be present and not null."""
     def check(v: Any) -> Bad | None:
@@ -112,13 +123,7 @@ def obj(fields: dict[str, Check], required: tuple[str, ...] = (), expected: str 
             if v.get(key) is None:
                 c = fields[key]
                 return Bad(_expected_of(c), _MISSING).at(key)
-        for key, x in v.items():
-            c = fields.get(key)
-            if c is not None and x is not None:
-                bad = c(x)
-                if bad is not None:
-                    return bad.at(key)
-        return None
+        return known_fields(fields, v)
     check.expected = expected
     return check
 
@@ -211,12 +216,7 @@ def message(m: Any) -> Bad | None:
         else:
             return Bad(_CONTENT, content).at("content")
     if len(m) > 1 + ("content" in m):  # fields beyond role and content (most messages have none)
-        for key, x in m.items():
-            c = MESSAGE_FIELDS.get(key)
-            if c is not None and x is not None:
-                bad = c(x)
-                if bad is not None:
-                    return bad.at(key)
+        return known_fields(MESSAGE_FIELDS, m)
     return None
 
 
