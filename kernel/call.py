@@ -65,6 +65,9 @@ class Call:
     started: float = 0.0  # perf_counter at arrival
     upstream_s: float = 0.0  # seconds spent waiting on upstreams
     reply_headers: dict[str, str] = Factory(dict)
+    # Run once the answer is complete (a stream at its end), each with the call's middleware.spend.usage.Usage,
+    # or None when it failed: how limits and budgets learn what a call used. The meter link runs them.
+    on_done: list[Callable[[Any], None]] | None = None
 
     def fork(self, **changes: Any) -> Call:
         """A copy for one more try (tower's clone_request): `changes` (model, body, deployment=None, ...) are
