@@ -68,6 +68,7 @@ class Call:
     # Run once the answer is complete (a stream at its end), each with the call's middleware.spend.usage.Usage,
     # or None when it failed: how limits and budgets learn what a call used. The meter link runs them.
     on_done: list[Callable[[Any], None]] | None = None
+    spend: Any = None  # the meter's middleware.spend.usage.Spend: the call's cost, the budgets it was charged to
 
     def fork(self, **changes: Any) -> Call:
         """A copy for one more try (tower's clone_request): `changes` (model, body, deployment=None, ...) are

@@ -10,5 +10,7 @@ from middleware import (  # noqa: F401  (imported for registration)
     normalize,
     param_drop,
     provider_call,
+    readiness,
     routing,
+    spend,
 )

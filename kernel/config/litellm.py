@@ -62,6 +62,9 @@ class GeneralSettings:
     database_connection_timeout: float = 60.0  # seconds to wait for a connection or a statement
     user_api_key_cache_ttl: float = 30.0  # seconds a key/team/user record is served from memory
     max_upstream_connections_per_host: int = 512  # open at once per upstream host; more requests wait in line
+    proxy_batch_write_at: float = 2.0  # seconds between the spend writer's batches (middleware/spend/writer.py)
+    disable_spend_logs: bool = False  # keep spend counters and daily roll-ups, write no per-call rows
+    allow_requests_on_db_unavailable: bool = False  # a key not in the cache passes (unchecked) while the store is down
 
 
 @frozen
@@ -74,6 +77,8 @@ class LitellmSettings:
     content_policy_fallbacks: list[dict[str, list[str]]] = Factory(list)
     default_fallbacks: list[str] = Factory(list)
     set_verbose: bool = False
+    max_budget: float | None = None  # the whole gateway's budget (USD), over budget_duration
+    budget_duration: str | None = None
 
 
 @frozen
@@ -88,6 +93,8 @@ class Settings:
     source: str = "<embedded default>"
     warnings: tuple[str, ...] = ()
     data_dir: str | None = None  # where the embedded SQLite store lives (--data-dir); see kernel/store
+    max_budget: float | None = None  # litellm_settings.max_budget: the global budget (middleware/spend/budget.py)
+    budget_duration: str | None = None
 
 
 # Keys relaykit reads in each section; any other key gets one warning line naming it.
@@ -407,7 +414,8 @@ def parse_config(data: Any, source: str, *, drop_params: bool = False, debug: bo
     general = attrs.evolve(general, master_key=master_key, database_url=database_url)
     return Settings(deployments=tuple(deployments), router=router, general=general,
                     drop_params=drop_params or litellm.drop_params, debug=debug or litellm.set_verbose,
-                    source=source, warnings=tuple(warnings))
+                    source=source, warnings=tuple(warnings), max_budget=litellm.max_budget,
+                    budget_duration=litellm.budget_duration)
 
 
 MIN_MASTER_KEY = 16

@@ -23,13 +23,14 @@ from kernel.store.base import (
     StoreError,
     StoreOpenError,
     Update,
+    Upsert,
 )
 
 DATA_DIR_NAME = ".relaykit"
 FILE_NAME = "relaykit.db"
 
 __all__ = ["Conflict", "Delete", "Increment", "Insert", "Missing", "Op", "Row", "Store", "StoreError",
-           "StoreOpenError", "Update", "default_data_dir", "make_store", "store_of"]
+           "StoreOpenError", "Update", "Upsert", "default_data_dir", "make_store", "store_of"]
 
 
 def default_data_dir(config_path: str | None) -> str:

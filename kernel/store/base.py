@@ -72,13 +72,25 @@ class Increment:
 
 
 @frozen
+class Upsert:
+    """Insert `row`, or where a row with the same `conflict` columns exists add its `add` columns to that row's
+    (`column = column + excluded.column`) and overwrite its `replace` columns: roll-up counters in one statement."""
+
+    table: str
+    row: Mapping[str, Any]
+    conflict: tuple[str, ...]
+    add: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+
+
+@frozen
 class Delete:
     table: str
     key: Any
     must_match: bool = True
 
 
-Op = Insert | Update | Increment | Delete
+Op = Insert | Update | Increment | Upsert | Delete
 
 
 class Store(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from kernel.store.base import Delete, Increment, Insert, Op, Update
+from kernel.store.base import Delete, Increment, Insert, Op, Update, Upsert
 from kernel.store.schema import Table
 
 Placeholder = Callable[[int], str]  # 1-based index → "?" (SQLite) or "$1" (PostgreSQL)
@@ -72,6 +72,16 @@ def statement(op: Op, table: Table, ph: Placeholder, encode: Callable[[str, Any]
         sql = f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})'
         if op.ignore_conflict:
             sql += " ON CONFLICT DO NOTHING"
+        return sql, [encode(n, op.row[n]) for n in names]
+    if isinstance(op, Upsert):
+        names = list(op.row)
+        cols = ", ".join(_col(table, n) for n in names)
+        marks = ", ".join(ph(i + 1) for i in range(len(names)))
+        sets = [f'{_col(table, n)} = "{table.name}".{_col(table, n)} + excluded.{_col(table, n)}' for n in op.add]
+        sets += [f"{_col(table, n)} = excluded.{_col(table, n)}" for n in op.replace]
+        conflict = ", ".join(_col(table, n) for n in op.conflict)
+        sql = (f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks}) ON CONFLICT ({conflict}) '
+               + (f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"))
         return sql, [encode(n, op.row[n]) for n in names]
     if isinstance(op, Update):
         names = list(op.changes)

@@ -29,7 +29,7 @@ KINDS: dict[str, tuple[str, Callable[[dict], Any]]] = {
 
 
 class RecordCache:
-    __slots__ = ("_entries", "_generation", "_loading", "max_entries", "store", "ttl")
+    __slots__ = ("_entries", "_generation", "_loading", "max_entries", "on_change", "store", "ttl")
 
     def __init__(self, store: Store, ttl: float, *, max_entries: int = 100_000) -> None:
         self.store = store
@@ -38,6 +38,7 @@ class RecordCache:
         self._entries: dict[str, dict[str, tuple[Any, float]]] = {kind: {} for kind in KINDS}
         self._loading: dict[tuple[str, str], asyncio.Task] = {}
         self._generation = 0  # bumped by every put/drop: a load that began earlier must not cache what it read
+        self.on_change: list[Callable[[str, str], None]] = []  # told of each put/drop (the budget ledger listens)
 
     async def key(self, token: str) -> KeyRecord | None:
         hit = self._entries["key"].get(token)
@@ -63,11 +64,15 @@ class RecordCache:
         self._loading.pop((kind, ident), None)  # a load in flight read the old row; later callers must not join it
         record = None if row is None else KINDS[kind][1](row)
         self._store(kind, ident, record)
+        for fn in self.on_change:
+            fn(kind, ident)
 
     def drop(self, kind: str, ident: str) -> None:
         self._generation += 1
         self._loading.pop((kind, ident), None)
         self._entries[kind].pop(ident, None)
+        for fn in self.on_change:
+            fn(kind, ident)
 
     def _store(self, kind: str, ident: str, record: Any) -> None:
         if self.ttl <= 0:

@@ -8,11 +8,16 @@ Without a master key configured the gateway is open, as with `auth`, and no stor
 
 from __future__ import annotations
 
+import logging
+
 from kernel.call import Call, Next, Reply
 from kernel.errors import AuthError
 from kernel.registry import middleware
+from kernel.store import StoreError
 from middleware.governance.credentials import presented_key
 from middleware.governance.state import MISSING_KEY, governance_of
+
+log = logging.getLogger("relaykit.governance")
 
 
 @middleware("key_auth")
@@ -20,6 +25,9 @@ class KeyAuth:
     def __init__(self, options, gateway) -> None:
         self.governance = governance_of(gateway)
         self.open = self.governance.master is None
+        # LiteLLM's switch: with the store unreachable, a key not in the cache passes unchecked (no limits) rather
+        # than getting a 503. Off by default; keys already cached keep working either way.
+        self.pass_when_store_down = gateway.settings.general.allow_requests_on_db_unavailable
 
     async def __call__(self, call: Call, next: Next) -> Reply:
         if self.open:
@@ -30,7 +38,15 @@ class KeyAuth:
         if self.governance.is_master(given):
             call.identity = "master"
             return await next(call)
-        caller = await self.governance.caller(given)
+        try:
+            caller = await self.governance.caller(given)
+        except StoreError as exc:
+            if not self.pass_when_store_down:
+                raise
+            log.warning("call %s: the store is unreachable (%s); the key passes unchecked because "
+                        "allow_requests_on_db_unavailable is on", call.id, exc.message)
+            call.identity = "unverified"
+            return await next(call)
         call.caller = caller
         call.identity = caller.key.token
         return await next(call)

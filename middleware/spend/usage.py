@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from attrs import frozen
+from attrs import Factory, define, frozen
 
 
 @frozen(slots=True)
@@ -19,3 +19,13 @@ class Usage:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+@define(slots=True, eq=False)
+class Spend:
+    """What the meter found one call cost, and the budget accounts (with the amount) it was charged to."""
+
+    cost: float = 0.0
+    estimated: bool = False
+    charged: list = Factory(list)  # (middleware.spend.ledger.Account, amount) pairs, for the spend writer
+    done: bool = False  # settled: the meter settles a call exactly once
