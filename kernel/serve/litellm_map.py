@@ -120,7 +120,7 @@ def _copy(source_table: str, src: Mapping[str, Any]) -> dict[str, Any]:
     if "models" in out:
         out["models"] = models(out["models"])
     kept = {name: _plain(src[name]) for name in _KEEP[source_table] if _set(src.get(name))}
-    if kept or "metadata" in target.kinds:
+    if "metadata" in target.kinds and (kept or "metadata" in src):  # else a re-run would reset relaykit's
         metadata = out.get("metadata")
         metadata = dict(metadata) if isinstance(metadata, dict) else {}
         for limit in ("model_rpm_limit", "model_tpm_limit"):  # LiteLLM keeps these in metadata
@@ -163,13 +163,19 @@ def key_row(src: Mapping[str, Any], budget: Mapping[str, Any] | None) -> dict[st
     return out
 
 
-def team_row(src: Mapping[str, Any], model_aliases: Mapping[int, Any]) -> dict[str, Any]:
-    out = _copy(LITELLM_TEAMS, src)
+def _members(out: dict[str, Any], src: Mapping[str, Any]) -> dict[str, Any]:
+    if not {"members_with_roles", "admins", "members"} & src.keys():
+        return out
     members = _json(src.get("members_with_roles"))
     if not isinstance(members, list) or not members:  # LiteLLM's column defaults to {}; older rows have the arrays
         members = [{"role": "admin", "user_id": u} for u in (src.get("admins") or ())]
         members += [{"role": "user", "user_id": u} for u in (src.get("members") or ()) if u not in (src.get("admins") or ())]
     out["members_with_roles"] = _plain(members)
+    return out
+
+
+def team_row(src: Mapping[str, Any], model_aliases: Mapping[int, Any]) -> dict[str, Any]:
+    out = _members(_copy(LITELLM_TEAMS, src), src)
     aliases = _json(model_aliases.get(src.get("model_id"))) if src.get("model_id") is not None else None
     if isinstance(aliases, dict):
         out["aliases"] = _plain(aliases)
@@ -178,6 +184,8 @@ def team_row(src: Mapping[str, Any], model_aliases: Mapping[int, Any]) -> dict[s
 
 def user_row(src: Mapping[str, Any]) -> dict[str, Any]:
     out = _copy(LITELLM_USERS, src)
+    if not {"teams", "team_id"} & src.keys():
+        return out
     teams = list(out.get("teams") or [])
     if src.get("team_id") and src["team_id"] not in teams:  # LiteLLM's single team_id came before `teams`
         teams.append(src["team_id"])
