@@ -71,9 +71,12 @@ async def _select(conn, schema: str, name: str, columns: set[str]) -> list[dict]
 
 async def read(url: str) -> Source:
     """Every LiteLLM row the import needs; SourceError when the database is unreachable or not LiteLLM's."""
-    import asyncpg
-
     source = Source(where=where_of(url))
+    try:
+        import asyncpg
+    except ImportError:
+        raise SourceError("reading a LiteLLM database needs the asyncpg package: pip install 'relaykit[postgres]'") \
+            from None
     try:
         conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT)
     except Exception as exc:  # OSError, TimeoutError, asyncpg's errors, ValueError for a malformed URL
