@@ -139,6 +139,11 @@ def report(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["import-litellm"]:
+        from kernel.serve.import_litellm import main as import_litellm
+
+        return import_litellm(argv[1:])
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.detailed_debug else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
