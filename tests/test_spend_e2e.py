@@ -247,3 +247,38 @@ def test_disable_spend_logs_keeps_counters_and_writes_no_rows(database, fake_ope
     assert key["spend"] == pytest.approx(CALL_COST)
     assert on_store(database, gw, lambda s: s.find(SPEND_LOGS)) == []
     assert on_store(database, gw, lambda s: s.find(DAILY_SPEND))[0]["api_requests"] == 1
+
+
+def test_translated_streams_and_a_stream_with_no_usage(database, fake_openai, fake_anthropic, start_gateway):
+    cfg = config(database, fake_openai)
+    cfg["model_list"] += [
+        {"model_name": "claude", "litellm_params": {"model": "anthropic/claude-sonnet-4-5", "api_base": fake_anthropic.url,
+                                                    "api_key": "sk-ant-upstream"},
+         "model_info": {"input_cost_per_token": IN, "output_cost_per_token": OUT}},
+        # groq speaks OpenAI's wire but is not asked for stream usage, and this fake sends none: estimated.
+        {"model_name": "fast", "litellm_params": {"model": "groq/llama-3.1-8b", "api_base": fake_openai.url + "/v1",
+                                                  "api_key": "gsk-upstream"},
+         "model_info": {"input_cost_per_token": IN, "output_cost_per_token": OUT}},
+    ]
+    gw = start_gateway(cfg)
+    with httpx.Client(base_url=gw.url, headers={"authorization": f"Bearer {MASTER}"}) as admin:
+        made = generate(admin)
+    client = sdk(gw, made["key"])
+    chunks = list(client.chat.completions.create(model="claude", messages=HI, stream=True))
+    assert chunks and all(c.choices for c in chunks)
+    # Anthropic's usage: 21 uncached + 4 cache-read input tokens, 9 output.
+    claude_row = spend_rows(database, gw, 1)[0]
+    assert (claude_row["prompt_tokens"], claude_row["cache_read_tokens"], claude_row["completion_tokens"]) == (25, 4, 9)
+    assert claude_row["cost_estimated"] is False and claude_row["provider"] == "anthropic"
+
+    list(client.chat.completions.create(model="fast", messages=HI, stream=True))
+    assert "stream_options" not in fake_openai.requests[-1]["body"]
+    fast_row = next(r for r in spend_rows(database, gw, 2) if r["model_group"] == "fast")
+    assert fast_row["cost_estimated"] is True and fast_row["completion_tokens"] > 0 and fast_row["spend"] > 0
+
+    with anthropic.Anthropic(api_key=made["key"], base_url=gw.url, max_retries=0).messages.stream(
+            model="gpt-4o", max_tokens=16, messages=HI) as stream:
+        assert stream.get_final_text() == "echo: hi"
+    rows3 = spend_rows(database, gw, 3)
+    messages_row = next(r for r in rows3 if r["call_type"] == "messages")
+    assert (messages_row["prompt_tokens"], messages_row["completion_tokens"]) == (9, 12)

@@ -34,6 +34,8 @@ def columns(body: Mapping[str, Any], at: datetime, before: Mapping[str, Any] | N
             out[name] = _NULL_MEANS[name] if value is None and name in _NULL_MEANS else value
     if "duration" in body:  # null: never expires
         out["expires"] = None if body["duration"] is None else after(body["duration"], at)
+    if "budget_duration" in body:  # a new period starts now and ends on this boundary (the budget link resets it)
+        out["budget_reset_at"] = None if body["budget_duration"] is None else after(body["budget_duration"], at)
     if body.get("tags") is not None:  # LiteLLM keeps a key's tags in its metadata
         metadata = dict(out.get("metadata", before["metadata"] if before else {}))
         metadata["tags"] = body["tags"]

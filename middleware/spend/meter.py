@@ -187,7 +187,8 @@ class Meter:
         end_user = body.get("user")
         tags = call.metadata.get("tags") if isinstance(call.metadata, dict) else None
         return {
-            "request_id": call.id, "call_type": call.endpoint,
+            # /v1/messages is decoded into a chat call; the log names the API the client called.
+            "request_id": call.id, "call_type": "messages" if call.dialect == "anthropic" else call.endpoint,
             "api_key": key.token if key is not None else "", "key_alias": key.key_alias if key else None,
             "team_id": key.team_id if key else None, "user_id": key.user_id if key else None,
             "end_user": end_user if isinstance(end_user, str) else None,
