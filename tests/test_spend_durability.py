@@ -54,7 +54,6 @@ def test_a_2000_call_burst_from_64_clients_leaves_every_row_once(database, fake_
 
 
 def test_sigterm_mid_burst_leaves_a_row_for_every_call_that_got_a_200(database, fake_openai, tmp_path):
-    backend, url = database
     cfg = config(database, fake_openai)
     cfg["general_settings"]["proxy_batch_write_at"] = 30  # nothing is written before the shutdown's own flush
     data = tmp_path / "data"
