@@ -48,7 +48,7 @@ CATALOGUES = frozenset({"fireworks_ai"})
 _PER_REGION = re.compile(r"^bedrock/[a-z]{2}(?:-gov)?-[a-z]+-\d/")  # bedrock/<region>/<model>: one copy per region
 
 
-def served(key: str, entry: dict, today: str) -> bool:
+def served(key: str, entry: dict) -> bool:
     provider = entry.get("litellm_provider") or ""
     if not (provider in PROVIDERS or provider.startswith("vertex_ai")) or entry.get("mode") not in MODES:
         return False
@@ -59,10 +59,12 @@ def served(key: str, entry: dict, today: str) -> bool:
     return provider not in CATALOGUES or "source" in entry or any(k.startswith("supports_") for k in entry)
 
 
-def trim(data: dict, today: str) -> dict[str, dict]:
+def trim(data: dict) -> dict[str, dict]:
+    # Entries LiteLLM marks deprecated stay: its dates are announcements, and configs still name those models
+    # (gpt-3.5-turbo, gpt-4); dropping them would make their calls free and let them past every budget.
     kept: dict[str, dict] = {}
     for key, entry in data.items():
-        if not isinstance(entry, dict) or not served(key, entry, today):
+        if not isinstance(entry, dict) or not served(key, entry):
             continue
         prices = {f: entry[f] for f in PRICE_FIELDS if isinstance(entry.get(f), (int, float))}
         if not prices:
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"{args.wheel}: not a litellm wheel file name (litellm-VERSION-....whl)")
     with zipfile.ZipFile(args.wheel) as wheel:
         data = json.loads(wheel.read(MEMBER))
-    table = trim(data, args.date)
+    table = trim(data)
     OUT.write_text(dump(table), encoding="utf-8")
     notice = NOTICE.read_text(encoding="utf-8")
     notice = re.sub(r"(?m)^litellm version: .*$", f"litellm version: {match.group(1)}", notice)
