@@ -33,3 +33,29 @@ def test_kernel_data_files_are_declared_and_present():
     shipped = ROOT / "kernel" / "pipelines.yaml"
     assert shipped.is_symlink() and shipped.resolve() == (ROOT / "pipelines.yaml").resolve()
     assert default_pipelines_text() == (ROOT / "pipelines.yaml").read_text()
+
+
+
+def test_the_price_table_ships_with_the_package_and_loads_from_a_build(tmp_path):
+    """Run setuptools' build_py (the step a wheel build packs its files from; this venv has no `wheel` to build one
+    offline) into a bare directory, and price a call from that copy alone."""
+    import subprocess
+    import sys
+
+    globs = PYPROJECT["tool"]["setuptools"]["package-data"]["middleware"]
+    for needed in ("spend/price_data/litellm_prices.json", "spend/price_data/NOTICE"):
+        assert any(fnmatch(needed, g) for g in globs), needed
+    lib = tmp_path / "lib"
+    subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py", "--build-lib",
+                    str(lib)], check=True, cwd=ROOT, capture_output=True)
+    for needed in ("litellm_prices.json", "NOTICE"):
+        assert (lib / "middleware" / "spend" / "price_data" / needed).is_file(), needed
+    probe = ("import middleware.spend.prices as p; from middleware.spend.usage import Usage; "
+             "from kernel.models import Deployment; "
+             "d = Deployment(id='x', model_name='x', provider='openai', upstream_model='gpt-4o'); "
+             "print(p.__file__); print(p.PriceBook().cost(d, 'chat', Usage(prompt_tokens=1000000)))")
+    run = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(lib), "PATH": "/usr/bin:/bin"})
+    where, cost = run.stdout.split()
+    assert where.startswith(str(lib))  # the built copy, not the source tree
+    assert float(cost) == 2.5  # gpt-4o input: $2.50 per million tokens

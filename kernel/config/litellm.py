@@ -22,6 +22,7 @@ import yaml
 from attrs import Factory, frozen
 
 from kernel import registry
+from kernel.config.costs import cost_problems, fold_costs
 from kernel.errors import ConfigError
 from kernel.models import EMPTY, ClientAuthRule, Deployment
 from kernel.params import OPENAI_PARAMS
@@ -247,6 +248,9 @@ def build_deployment(entry: dict, index: int, problems: list[str], warnings: lis
         problems.append(f'{here}.litellm_params.model: unknown provider "{provider_name}" (known: {known})')
         return None
     config_keys = provider.config_keys
+    problems.extend(cost_problems(params, f"{here}.litellm_params"))
+    problems.extend(cost_problems(entry.get("model_info") or {}, f"{here}.model_info"))
+    info = fold_costs(params, dict(entry.get("model_info") or {}))  # priced by spend, never sent upstream
     # A provider may name env variables that fill litellm_params left unset (AZURE_API_VERSION → api_version);
     # read here, at startup, because providers never read the environment themselves.
     for key, var in provider.env_defaults.items() if env else ():
@@ -289,7 +293,6 @@ def build_deployment(entry: dict, index: int, problems: list[str], warnings: lis
     base_env = provider.base_env if env else None
     if api_base is None and base_env:
         api_base = os.environ.get(base_env)
-    info = dict(entry.get("model_info") or {})
     model_id = str(info.get("id") or _stable_id(entry))
     num_retries = params.get("num_retries", params.get("max_retries"))
     deployment = Deployment(
