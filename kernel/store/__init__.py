@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 
 from kernel.store.base import (
+    Condition,
     Conflict,
+    Day,
     Delete,
     Increment,
     Insert,
@@ -28,7 +30,7 @@ from kernel.store.base import (
 DATA_DIR_NAME = ".relaykit"
 FILE_NAME = "relaykit.db"
 
-__all__ = ["Conflict", "Delete", "Increment", "Insert", "Missing", "Op", "Row", "Store", "StoreError",
+__all__ = ["Condition", "Conflict", "Day", "Delete", "Increment", "Insert", "Missing", "Op", "Row", "Store", "StoreError",
            "StoreOpenError", "Update", "default_data_dir", "make_store", "store_of"]
 
 
