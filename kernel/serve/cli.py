@@ -34,7 +34,9 @@ def embedded_config() -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="relaykit", description="An OpenAI-compatible LLM gateway.")
+    p = argparse.ArgumentParser(prog="relaykit", description="An OpenAI-compatible LLM gateway.",
+                                epilog="Against a running relaykit: `relaykit keys create|list|revoke` and "
+                                       "`relaykit spend` (each with --help).")
     p.add_argument("--config", "-c", help="a LiteLLM-style config.yaml (default: the embedded echo config)")
     p.add_argument("--pipelines", help="a pipelines file replacing the built-in pipelines.yaml")
     p.add_argument("--host", default=None,
@@ -144,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         from kernel.serve.import_litellm import main as import_litellm
 
         return import_litellm(argv[1:])
+    if argv and argv[0] in ("keys", "spend"):  # the client commands (kernel/serve/admin_cli.py), not the server
+        from kernel.serve import admin_cli
+
+        return admin_cli.main(argv)
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.detailed_debug else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

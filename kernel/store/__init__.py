@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 
 from kernel.store.base import (
+    Condition,
     Conflict,
+    Day,
     Delete,
     Increment,
     Insert,
@@ -29,8 +31,8 @@ from kernel.store.base import (
 DATA_DIR_NAME = ".relaykit"
 FILE_NAME = "relaykit.db"
 
-__all__ = ["Conflict", "Delete", "Increment", "Insert", "Missing", "Op", "Row", "Store", "StoreError",
-           "StoreOpenError", "Update", "Upsert", "default_data_dir", "make_store", "store_of"]
+__all__ = ["Condition", "Conflict", "Day", "Delete", "Increment", "Insert", "Missing", "Op", "Row", "Store",
+           "StoreError", "StoreOpenError", "Update", "Upsert", "default_data_dir", "make_store", "store_of"]
 
 
 def default_data_dir(config_path: str | None) -> str:

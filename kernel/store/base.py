@@ -8,6 +8,10 @@ column names are checked against the schema (kernel/store/schema.py); values are
     └── StoreOpenError                 could not be opened or migrated at start-up; names the file or URL
     Conflict                           a write broke a unique constraint (an alias or id already taken)
     Missing                            a write marked `must_match` touched no row; the transaction is undone
+
+Reads filter by equality (`where`, a mapping) and by `conditions`: (column, op, value) triples with op one of
+`<`, `<=`, `>`, `>=`, `!=`, `in` (value a list), for date ranges and small id sets. `aggregate` is the one
+grouped read: SUMs of numeric columns per group, for reports over roll-up tables.
 """
 
 from __future__ import annotations
@@ -20,6 +24,15 @@ from attrs import frozen
 from kernel.errors import GatewayError
 
 Row = dict[str, Any]
+Condition = tuple[str, str, Any]  # (column, op, value): ("start_time", ">=", t), ("team_id", "in", [...])
+OPS = frozenset({"<", "<=", ">", ">=", "!=", "in"})
+
+
+@frozen
+class Day:
+    """A group_by entry: the UTC calendar day (YYYY-MM-DD) of a timestamp column, in the output as `day`."""
+
+    column: str
 
 
 class StoreError(GatewayError):
@@ -112,10 +125,20 @@ class Store(Protocol):
         return rows[0] if rows else None
 
     async def find(self, table: str, where: Mapping[str, Any] | None = None, *,
-                   order: Sequence[tuple[str, bool]] = (), limit: int | None = None, offset: int = 0) -> list[Row]:
-        """Rows matching every `column = value` in `where` (None matches NULL); `order` is (column, descending)."""
+                   conditions: Sequence[Condition] = (), order: Sequence[tuple[str, bool]] = (),
+                   limit: int | None = None, offset: int = 0) -> list[Row]:
+        """Rows matching every `column = value` in `where` (None matches NULL) and every condition;
+        `order` is (column, descending)."""
 
-    async def count(self, table: str, where: Mapping[str, Any] | None = None) -> int: ...
+    async def count(self, table: str, where: Mapping[str, Any] | None = None, *,
+                    conditions: Sequence[Condition] = ()) -> int: ...
+
+    async def aggregate(self, table: str, sums: Sequence[str], group_by: Sequence[str | Day] = (),
+                        where: Mapping[str, Any] | None = None, *, conditions: Sequence[Condition] = (),
+                        order: Sequence[tuple[str, bool]] = (), limit: int | None = None) -> list[Row]:
+        """One row per group: its group_by values (a Day as `day`), SUM of each of `sums` under the column's own
+        name (0 for no rows; int for integer columns, float for real ones) and `count`, the rows in the group.
+        `order` names output keys (a group column, `day`, a sum or `count`)."""
 
     async def write(self, ops: Sequence[Op]) -> list[int]:
         """Apply `ops` in one transaction (all or nothing); the rows each touched. Raises Conflict or Missing."""

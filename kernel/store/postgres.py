@@ -15,7 +15,20 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 from kernel.store import migrate, sql
-from kernel.store.base import Conflict, Delete, Increment, Missing, Op, Row, Store, StoreError, StoreOpenError, Update
+from kernel.store.base import (
+    Condition,
+    Conflict,
+    Day,
+    Delete,
+    Increment,
+    Missing,
+    Op,
+    Row,
+    Store,
+    StoreError,
+    StoreOpenError,
+    Update,
+)
 from kernel.store.migrations import VERSION_TABLE
 from kernel.store.schema import JSON, REAL, Table, render
 
@@ -24,6 +37,10 @@ _LOCK = 0x72656C61796B6974  # "relaykit": the advisory lock migrations hold
 
 def _ph(i: int) -> str:
     return f"${i}"
+
+
+def _day(column: str) -> str:
+    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
 
 def _encode(kind: str | None, value: Any) -> Any:
@@ -119,16 +136,28 @@ class PostgresStore(Store):
         return [{k: _decode(t.kinds.get(k), v) for k, v in r.items()} for r in records]
 
     async def find(self, table: str, where: Mapping[str, Any] | None = None, *,
-                   order: Sequence[tuple[str, bool]] = (), limit: int | None = None, offset: int = 0) -> list[Row]:
+                   conditions: Sequence[Condition] = (), order: Sequence[tuple[str, bool]] = (),
+                   limit: int | None = None, offset: int = 0) -> list[Row]:
         t = migrate.table(table)
-        text, params = sql.select(t, where, _ph, order=order, limit=limit, offset=offset,
+        text, params = sql.select(t, where, _ph, conditions=conditions, order=order, limit=limit, offset=offset,
                                   encode=lambda c, v: _encode(t.kinds.get(c), v))
         return self._rows(t, await self._fetch(text, params))
 
-    async def count(self, table: str, where: Mapping[str, Any] | None = None) -> int:
+    async def count(self, table: str, where: Mapping[str, Any] | None = None, *,
+                    conditions: Sequence[Condition] = ()) -> int:
         t = migrate.table(table)
-        text, params = sql.count(t, where, _ph, encode=lambda c, v: _encode(t.kinds.get(c), v))
+        text, params = sql.count(t, where, _ph, conditions=conditions, encode=lambda c, v: _encode(t.kinds.get(c), v))
         return (await self._fetch(text, params))[0][0]
+
+    async def aggregate(self, table: str, sums: Sequence[str], group_by: Sequence[str | Day] = (),
+                        where: Mapping[str, Any] | None = None, *, conditions: Sequence[Condition] = (),
+                        order: Sequence[tuple[str, bool]] = (), limit: int | None = None) -> list[Row]:
+        t = migrate.table(table)
+        text, params, names = sql.aggregate(t, sums, group_by, where, _ph, day=_day, conditions=conditions,
+                                            order=order, limit=limit, encode=lambda c, v: _encode(t.kinds.get(c), v))
+        added = {*sums, "count"}
+        return [{n: sql.summed(t, n, v) if n in added else v if n == "day" else _decode(t.kinds.get(n), v)
+                 for n, v in zip(names, record.values(), strict=True)} for record in await self._fetch(text, params)]
 
     async def schema_version(self) -> int:
         return (await self._fetch(f'SELECT COALESCE(MAX(version), 0) FROM "{VERSION_TABLE}"', []))[0][0]

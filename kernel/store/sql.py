@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from kernel.store.base import Delete, Increment, Insert, Op, Update, Upsert
-from kernel.store.schema import Table
+from kernel.store.base import OPS, Condition, Day, Delete, Increment, Insert, Op, Update, Upsert
+from kernel.store.schema import BIGINT, INT, REAL, TS, Table
 
 Placeholder = Callable[[int], str]  # 1-based index → "?" (SQLite) or "$1" (PostgreSQL)
+Encode = Callable[[str, Any], Any]  # (column, value) → the value as the backend binds it
+NUMERIC = frozenset({INT, BIGINT, REAL})
 
 
 def _col(table: Table, name: str) -> str:
@@ -27,40 +29,120 @@ def _pk(table: Table) -> str:
     return f'"{table.pk}"'
 
 
-def where_clause(table: Table, where: Mapping[str, Any] | None, ph: Placeholder, params: list) -> str:
-    if not where:
-        return ""
+def where_clause(table: Table, where: Mapping[str, Any] | None, ph: Placeholder, params: list,
+                 conditions: Sequence[Condition] = (), encode: Encode | None = None) -> str:
+    """` WHERE ...` for equality on `where` (values already encoded) and `conditions` (encoded here), or ""."""
     parts = []
-    for name, value in where.items():
+    for name, value in (where or {}).items():
         if value is None:
             parts.append(f"{_col(table, name)} IS NULL")
         else:
             params.append(value)
             parts.append(f"{_col(table, name)} = {ph(len(params))}")
-    return " WHERE " + " AND ".join(parts)
+    for name, op, value in conditions:
+        col = _col(table, name)
+        if op not in OPS:
+            raise ValueError(f"unknown condition operator {op!r} (known: {', '.join(sorted(OPS))})")
+        if value is None:
+            raise ValueError(f"condition on {table.name}.{name}: a value is needed (use `where` for NULL)")
+        if op == "in":
+            values = list(value)
+            if not values:
+                parts.append("1 = 0")  # nothing is in an empty set
+                continue
+            marks = []
+            for v in values:
+                params.append(encode(name, v) if encode else v)
+                marks.append(ph(len(params)))
+            parts.append(f"{col} IN ({', '.join(marks)})")
+        else:
+            params.append(encode(name, value) if encode else value)
+            parts.append(f"{col} {op} {ph(len(params))}")
+    return " WHERE " + " AND ".join(parts) if parts else ""
 
 
-def select(table: Table, where: Mapping[str, Any] | None, ph: Placeholder, *, order: Sequence[tuple[str, bool]] = (),
-           limit: int | None = None, offset: int = 0, encode: Callable[[str, Any], Any]) -> tuple[str, list]:
-    params: list = []
-    encoded = {k: (None if v is None else encode(k, v)) for k, v in (where or {}).items()}
-    sql = f'SELECT * FROM "{table.name}"' + where_clause(table, encoded, ph, params)
-    if order:
-        sql += " ORDER BY " + ", ".join(f"{_col(table, c)} {'DESC' if desc else 'ASC'}" for c, desc in order)
+def _encoded(where: Mapping[str, Any] | None, encode: Encode) -> dict[str, Any]:
+    return {k: (None if v is None else encode(k, v)) for k, v in (where or {}).items()}
+
+
+def _limit(sql: str, params: list, ph: Placeholder, limit: int | None, offset: int = 0) -> str:
     if limit is not None:
         params.append(int(limit))
         sql += f" LIMIT {ph(len(params))}"
         if offset:
             params.append(int(offset))
             sql += f" OFFSET {ph(len(params))}"
-    return sql, params
+    return sql
 
 
-def count(table: Table, where: Mapping[str, Any] | None, ph: Placeholder, *,
-          encode: Callable[[str, Any], Any]) -> tuple[str, list]:
+def select(table: Table, where: Mapping[str, Any] | None, ph: Placeholder, *, conditions: Sequence[Condition] = (),
+           order: Sequence[tuple[str, bool]] = (), limit: int | None = None, offset: int = 0,
+           encode: Encode) -> tuple[str, list]:
     params: list = []
-    encoded = {k: (None if v is None else encode(k, v)) for k, v in (where or {}).items()}
-    return f'SELECT COUNT(*) FROM "{table.name}"' + where_clause(table, encoded, ph, params), params
+    sql = f'SELECT * FROM "{table.name}"' + where_clause(table, _encoded(where, encode), ph, params, conditions, encode)
+    if order:
+        sql += " ORDER BY " + ", ".join(f"{_col(table, c)} {'DESC' if desc else 'ASC'}" for c, desc in order)
+    return _limit(sql, params, ph, limit, offset), params
+
+
+def count(table: Table, where: Mapping[str, Any] | None, ph: Placeholder, *, conditions: Sequence[Condition] = (),
+          encode: Encode) -> tuple[str, list]:
+    params: list = []
+    clause = where_clause(table, _encoded(where, encode), ph, params, conditions, encode)
+    return f'SELECT COUNT(*) FROM "{table.name}"' + clause, params
+
+
+def aggregate(table: Table, sums: Sequence[str], group_by: Sequence[str | Day], where: Mapping[str, Any] | None,
+              ph: Placeholder, *, day: Callable[[str], str], conditions: Sequence[Condition] = (),
+              order: Sequence[tuple[str, bool]] = (), limit: int | None = None,
+              encode: Encode) -> tuple[str, list, list[str]]:
+    """(sql, params, output names): SUM of each of `sums` and COUNT(*) per group. `day(quoted column)` is the
+    backend's expression for a timestamp's UTC day. Order is by output position, so a sum named like its
+    column is never mistaken for the column."""
+    outputs, exprs = [], []
+    for g in group_by:
+        if isinstance(g, Day):
+            if table.kinds.get(g.column) != TS:
+                raise ValueError(f"{table.name}.{g.column} is not a timestamp column: it has no day")
+            outputs.append("day")
+            exprs.append(day(_col(table, g.column)))
+        else:
+            outputs.append(g)
+            exprs.append(_col(table, g))
+    groups = list(exprs)
+    for name in sums:
+        if table.kinds.get(name) not in NUMERIC:
+            raise ValueError(f"{table.name}.{name} is not a numeric column: it cannot be summed")
+        outputs.append(name)
+        exprs.append(f"COALESCE(SUM({_col(table, name)}), 0)")
+    outputs.append("count")
+    exprs.append("COUNT(*)")
+    if len(set(outputs)) != len(outputs):
+        raise ValueError(f"aggregate over {table.name}: an output name repeats in {outputs}")
+    params: list = []
+    sql = (f"SELECT {', '.join(exprs)} FROM \"{table.name}\""
+           + where_clause(table, _encoded(where, encode), ph, params, conditions, encode))
+    if groups:
+        sql += " GROUP BY " + ", ".join(groups)
+    if order:
+        parts = []
+        for name, desc in order:
+            if name not in outputs:
+                raise ValueError(f"aggregate over {table.name}: cannot order by {name!r} (outputs: {outputs})")
+            parts.append(f"{outputs.index(name) + 1} {'DESC' if desc else 'ASC'}")
+        sql += " ORDER BY " + ", ".join(parts)
+    return _limit(sql, params, ph, limit), params, outputs
+
+
+def summed(table: Table, name: str, value: Any) -> Any:
+    """A sum (or `count`) an aggregate returned, as Python: int for integer columns (PostgreSQL's SUM of a
+    bigint is a numeric), float for real ones."""
+    kind = table.kinds.get(name)
+    if name == "count" or kind in (INT, BIGINT):
+        return int(value)
+    if kind == REAL:
+        return float(value)
+    return value
 
 
 def statement(op: Op, table: Table, ph: Placeholder, encode: Callable[[str, Any], Any]) -> tuple[str, list]:

@@ -19,13 +19,30 @@ from typing import Any
 import orjson
 
 from kernel.store import migrate, sql
-from kernel.store.base import Conflict, Delete, Increment, Missing, Op, Row, Store, StoreError, StoreOpenError, Update
+from kernel.store.base import (
+    Condition,
+    Conflict,
+    Day,
+    Delete,
+    Increment,
+    Missing,
+    Op,
+    Row,
+    Store,
+    StoreError,
+    StoreOpenError,
+    Update,
+)
 from kernel.store.migrations import VERSION_TABLE
 from kernel.store.schema import BOOL, JSON, REAL, TS, Table, render
 
 
 def _ph(i: int) -> str:
     return "?"
+
+
+def _day(column: str) -> str:
+    return f"substr({column}, 1, 10)"  # timestamps are stored as ISO 8601 text in UTC: the date is its first 10
 
 
 def _encode(kind: str | None, value: Any) -> Any:
@@ -141,16 +158,32 @@ class SQLiteStore(Store):
     # -- reads ----------------------------------------------------------------------------------------------
 
     async def find(self, table: str, where: Mapping[str, Any] | None = None, *,
-                   order: Sequence[tuple[str, bool]] = (), limit: int | None = None, offset: int = 0) -> list[Row]:
+                   conditions: Sequence[Condition] = (), order: Sequence[tuple[str, bool]] = (),
+                   limit: int | None = None, offset: int = 0) -> list[Row]:
         t = migrate.table(table)
-        text, params = sql.select(t, where, _ph, order=order, limit=limit, offset=offset,
+        text, params = sql.select(t, where, _ph, conditions=conditions, order=order, limit=limit, offset=offset,
                                   encode=lambda c, v: _encode(t.kinds.get(c), v))
         return await self._run(lambda: self._rows(t, self._conn.execute(text, params)))
 
-    async def count(self, table: str, where: Mapping[str, Any] | None = None) -> int:
+    async def count(self, table: str, where: Mapping[str, Any] | None = None, *,
+                    conditions: Sequence[Condition] = ()) -> int:
         t = migrate.table(table)
-        text, params = sql.count(t, where, _ph, encode=lambda c, v: _encode(t.kinds.get(c), v))
+        text, params = sql.count(t, where, _ph, conditions=conditions, encode=lambda c, v: _encode(t.kinds.get(c), v))
         return await self._run(lambda: self._conn.execute(text, params).fetchone()[0])
+
+    async def aggregate(self, table: str, sums: Sequence[str], group_by: Sequence[str | Day] = (),
+                        where: Mapping[str, Any] | None = None, *, conditions: Sequence[Condition] = (),
+                        order: Sequence[tuple[str, bool]] = (), limit: int | None = None) -> list[Row]:
+        t = migrate.table(table)
+        text, params, names = sql.aggregate(t, sums, group_by, where, _ph, day=_day, conditions=conditions,
+                                            order=order, limit=limit, encode=lambda c, v: _encode(t.kinds.get(c), v))
+        added = {*sums, "count"}
+
+        def run() -> list[Row]:
+            return [{n: sql.summed(t, n, v) if n in added else v if n == "day" else _decode(t.kinds.get(n), v)
+                     for n, v in zip(names, values, strict=True)} for values in self._conn.execute(text, params)]
+
+        return await self._run(run)
 
     async def schema_version(self) -> int:
         return await self._run(
