@@ -162,7 +162,7 @@ class Meter:
         if not ok:
             usage = None
         if usage is not None and d is not None:
-            spend.cost = state.prices.cost(d, call.endpoint, usage)
+            spend.cost = state.prices.cost(d, call.endpoint, usage, call.body if isinstance(call.body, dict) else None)
             spend.estimated = usage.estimated
         hooks = call.on_done
         if hooks:
