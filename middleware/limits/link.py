@@ -1,0 +1,60 @@
+"""rate_limit: a virtual key's (and its team's and user's) rpm, tpm, parallel and per-model limits; 429 when full.
+
+It sits after key_models (the model is the group the call goes to, aliases resolved) and before fallback, so
+each client call is counted once however many deployments it then tries, and a refused call sends nothing
+upstream. The master key (no `call.caller`) and a key whose records set no limit pass at the cost of three
+attribute reads. Admitted calls get OpenAI's x-ratelimit-* headers for their tightest limits.
+
+Tokens are counted, and a streamed answer's parallel slot freed, by the hook this link adds to
+`call.on_done`, which the `meter` link runs once when the answer is complete (None when it failed).
+"""
+
+from __future__ import annotations
+
+from kernel.call import Call, Next, Reply
+from kernel.registry import middleware
+from middleware.limits.limiter import limiter_of
+from middleware.limits.rules import PARALLEL, TPM, rules_for
+
+
+@middleware("rate_limit")
+class RateLimit:
+    def __init__(self, options, gateway) -> None:
+        self.limiter = limiter_of(gateway)
+        self.router_aliases = gateway.models.aliases
+
+    async def __call__(self, call: Call, next: Next) -> Reply:
+        caller = call.caller
+        if caller is None:
+            return await next(call)
+        team, user = caller.team, caller.user
+        if not (caller.key.limits.rated or (team is not None and team.limits.rated)
+                or (user is not None and user.limits.rated)):
+            return await next(call)
+        model = call.model
+        if model is not None:
+            model = self.router_aliases.get(model, model)  # limits name model groups, as the router does
+        rules = rules_for(caller, model)
+        if not rules:  # only per-model limits, for other models
+            return await next(call)
+        limiter = self.limiter
+        lease = await limiter.acquire(rules)
+        call.reply_headers.update(lease.headers)
+        counts_tokens = any(rule.kind == TPM for rule in rules)
+        if counts_tokens or any(rule.kind == PARALLEL for rule in rules):
+            def done(usage) -> None:
+                if usage is not None and counts_tokens:
+                    limiter.record_tokens(caller, model, usage.total_tokens)
+                lease.release()
+
+            if call.on_done is None:
+                call.on_done = []
+            call.on_done.append(done)
+        try:
+            reply = await next(call)
+        except BaseException:  # an error or a cancelled call: its slot is free now, whether or not a hook runs
+            lease.release()
+            raise
+        if reply.stream is None:  # the answer is complete; a stream's slot is freed by the hook at its end
+            lease.release()
+        return reply
