@@ -162,14 +162,22 @@ def test_model_rpm_limit_counts_the_model_group_after_aliases(gw, fake_openai):
 
 
 def test_rate_limits_apply_on_forwarded_routes(gw, fake_openai):
-    key = admin_post(gw, "/key/generate", rpm_limit=1)["key"]
+    key = admin_post(gw, "/key/generate", rpm_limit=2, model_rpm_limit={"gpt-4o": 1})["key"]
     headers = {"authorization": f"Bearer {key}"}
-    first = httpx.post(gw.url + "/v1/responses", headers=headers, json={"model": "gpt-4o", "input": "hi"})
-    assert first.status_code == 200 and first.headers["x-ratelimit-remaining-requests"] == "0"
-    second = httpx.post(gw.url + "/v1/responses", headers=headers, json={"model": "gpt-4o", "input": "hi"})
+
+    def respond(model: str) -> httpx.Response:
+        return httpx.post(gw.url + "/v1/responses", headers=headers, json={"model": model, "input": "hi"})
+
+    first = respond("gpt-4o")
+    assert first.status_code == 200 and first.headers["x-ratelimit-remaining-requests"] == "0"  # the model's 1
+    second = respond("gpt-4o")  # the model named in the body is limited
     assert second.status_code == 429 and second.json()["error"]["type"] == "rate_limit_error"
+    assert "for model 'gpt-4o' rpm limit 1 reached" in second.json()["error"]["message"]
     assert second.headers["retry-after"] == "60"
-    assert len(fake_openai.requests) == 1
+    assert respond("gpt-4o-mini").status_code == 200  # the key's own rpm: its second call
+    third = respond("gpt-4o-mini")
+    assert third.status_code == 429 and "rpm limit 2 reached" in third.json()["error"]["message"]
+    assert len(fake_openai.requests) == 2
 
 
 def test_the_limit_on_v1_messages_answers_in_anthropics_format(gw, fake_openai):

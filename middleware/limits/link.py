@@ -7,19 +7,31 @@ attribute reads. Admitted calls get OpenAI's x-ratelimit-* headers for their tig
 
 Tokens are counted, and a streamed answer's parallel slot freed, by the hook this link adds to
 `call.on_done`, which the `meter` link runs once when the answer is complete (None when it failed).
+
+Options:
+- `body_model` (default false): on routes no dialect decodes (the forwarded APIs), read `model` from a JSON body
+  for the per-model limits; the body is parsed only for a caller that has per-model limits.
 """
 
 from __future__ import annotations
 
+from attrs import frozen
+
 from kernel.call import Call, Next, Reply
 from kernel.registry import middleware
+from middleware.governance.body_model import body_model
 from middleware.limits.limiter import limiter_of
 from middleware.limits.rules import PARALLEL, TPM, rules_for
 
 
 @middleware("rate_limit")
 class RateLimit:
-    def __init__(self, options, gateway) -> None:
+    @frozen
+    class Options:
+        body_model: bool = False
+
+    def __init__(self, options: Options | None, gateway) -> None:
+        self.body_model = (options or self.Options()).body_model
         self.limiter = limiter_of(gateway)
         self.router_aliases = gateway.models.aliases
 
@@ -32,6 +44,8 @@ class RateLimit:
                 or (user is not None and user.limits.rated)):
             return await next(call)
         model = call.model
+        if model is None and self.body_model and _per_model(caller):
+            model = body_model(call.raw)
         if model is not None:
             model = self.router_aliases.get(model, model)  # limits name model groups, as the router does
         rules = rules_for(caller, model)
@@ -58,3 +72,8 @@ class RateLimit:
         if reply.stream is None:  # the answer is complete; a stream's slot is freed by the hook at its end
             lease.release()
         return reply
+
+
+def _per_model(caller) -> bool:
+    return any(r is not None and (r.limits.model_rpm_limit or r.limits.model_tpm_limit)
+               for r in (caller.key, caller.team, caller.user))
