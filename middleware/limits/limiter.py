@@ -24,20 +24,27 @@ from typing import Protocol
 
 from kernel.store.records import Caller
 from middleware.limits.refusal import RateLimitExceeded, reset_text, window_headers
-from middleware.limits.rules import PARALLEL, RPM, TPM, Rule, token_counters
+from middleware.limits.rules import PARALLEL, RPM, TPM, Rule, owner_text, token_counters
 
 WINDOW_S = 60.0
 
 
 class Lease:
-    """The parallel slots one admitted call holds, and the headers describing its tightest limits."""
+    """What an admitted call holds: its parallel slots, whether a token limit wants its tokens, and the headers
+    describing its tightest limits."""
 
-    __slots__ = ("_held", "_limiter", "headers")
+    __slots__ = ("_held", "_limiter", "counts_tokens", "headers")
 
-    def __init__(self, limiter: InProcessLimiter, held: tuple, headers: dict[str, str]) -> None:
+    def __init__(self, limiter: InProcessLimiter, held: tuple, counts_tokens: bool, headers: dict[str, str]) -> None:
         self._limiter = limiter
         self._held = held
+        self.counts_tokens = counts_tokens
         self.headers = headers
+
+    @property
+    def holds(self) -> bool:
+        """Whether the call still holds parallel slots."""
+        return bool(self._held)
 
     def release(self) -> None:
         """Free the slots; later calls do nothing (the hook, the error path and the reply may all call it)."""
@@ -49,7 +56,8 @@ class Lease:
 
 class RateLimiter(Protocol):
     """What the rate_limit link needs from a backend. A shared one (Redis) keeps the same semantics across
-    processes: `acquire` may await its round trip; `release` and `record_tokens` must not block (queue them)."""
+    processes: `acquire` may await its round trip; `record_tokens` and a lease's `release` must not block
+    (they queue their writes)."""
 
     async def acquire(self, rules: Sequence[Rule]) -> Lease: ...  # raises RateLimitExceeded
     def record_tokens(self, caller: Caller, model: str | None, n: int) -> None: ...
@@ -85,18 +93,27 @@ class InProcessLimiter:
         reset = self._roll()
         requests, tokens, parallel = self._requests, self._tokens, self._parallel
         for rule in rules:
-            counts = requests if rule.kind == RPM else tokens if rule.kind == TPM else parallel
-            used = counts.get(rule.ident, 0)
-            if used >= rule.limit:
+            ident, kind, limit, _ = rule
+            used = (requests if kind == RPM else tokens if kind == TPM else parallel).get(ident, 0)
+            if used >= limit:
                 raise self._refusal(rule, used, rules, reset)
+        # All fit: charge each counter, and keep the tightest request and token limits for the headers.
         held = []
-        for rule in rules:
-            if rule.kind == RPM:
-                requests[rule.ident] = requests.get(rule.ident, 0) + 1
-            elif rule.kind == PARALLEL:
-                parallel[rule.ident] = parallel.get(rule.ident, 0) + 1
-                held.append(rule.ident)
-        return Lease(self, tuple(held), self._headers(rules, reset))
+        req = tok = None
+        for ident, kind, limit, _ in rules:
+            if kind == RPM:
+                used = requests[ident] = requests.get(ident, 0) + 1
+                if req is None or limit - used < req[1]:
+                    req = (limit, limit - used)
+            elif kind == TPM:
+                left = limit - tokens.get(ident, 0)
+                if tok is None or left < tok[1]:
+                    tok = (limit, left)
+            else:
+                parallel[ident] = parallel.get(ident, 0) + 1
+                held.append(ident)
+        headers = window_headers(req, tok, reset) if req is not None or tok is not None else {}
+        return Lease(self, tuple(held), tok is not None, headers)
 
     def record_tokens(self, caller: Caller, model: str | None, n: int) -> None:
         """Add a completed call's tokens to the current window of each tpm counter of its key, team and user."""
@@ -119,32 +136,29 @@ class InProcessLimiter:
             else:
                 parallel.pop(ident, None)
 
-    def _headers(self, rules: Sequence[Rule], reset: float) -> dict[str, str]:
-        """The tightest request limit and the tightest token limit, as they stand now, as x-ratelimit-* headers."""
-        req = tok = None
-        for rule in rules:
-            if rule.kind == RPM:
-                left = rule.limit - self._requests.get(rule.ident, 0)
-                if req is None or left < req[1]:
-                    req = (rule.limit, left)
-            elif rule.kind == TPM:
-                left = rule.limit - self._tokens.get(rule.ident, 0)
-                if tok is None or left < tok[1]:
-                    tok = (rule.limit, left)
-        return window_headers(req, tok, reset)
-
     def _refusal(self, rule: Rule, used: int, rules: Sequence[Rule], reset: float) -> RateLimitExceeded:
-        headers = self._headers(rules, reset)
-        if rule.kind == PARALLEL:
+        _, kind, limit, owner = rule
+        req = tok = None  # the tightest limits as they stand, for the refusal's x-ratelimit-* headers
+        for r_ident, r_kind, r_limit, _ in rules:
+            if r_kind == RPM:
+                left = r_limit - self._requests.get(r_ident, 0)
+                if req is None or left < req[1]:
+                    req = (r_limit, left)
+            elif r_kind == TPM:
+                left = r_limit - self._tokens.get(r_ident, 0)
+                if tok is None or left < tok[1]:
+                    tok = (r_limit, left)
+        headers = window_headers(req, tok, reset)
+        if kind == PARALLEL:
             # A slot frees when one of the calls in flight ends, which no clock can say: try again in a second.
             wait = 1
-            what = f"max_parallel_requests {rule.limit} reached ({used} in flight)"
+            what = f"max_parallel_requests {limit} reached ({used} in flight)"
         else:
             wait = max(1, math.ceil(reset))
-            unit = "requests" if rule.kind == RPM else "tokens"
-            what = f"{rule.kind} limit {rule.limit} reached ({used} {unit} this minute; resets in {reset_text(reset)})"
+            unit = "requests" if kind == RPM else "tokens"
+            what = f"{kind} limit {limit} reached ({used} {unit} this minute; resets in {reset_text(reset)})"
         headers["retry-after"] = str(wait)
-        return RateLimitExceeded(f"rate limit exceeded: {rule.owner} {what}", headers=headers)
+        return RateLimitExceeded(f"rate limit exceeded: {owner_text(owner)} {what}", headers=headers)
 
 
 def limiter_of(gateway) -> RateLimiter:

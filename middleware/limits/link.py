@@ -21,7 +21,7 @@ from kernel.call import Call, Next, Reply
 from kernel.registry import middleware
 from middleware.governance.body_model import body_model
 from middleware.limits.limiter import limiter_of
-from middleware.limits.rules import PARALLEL, TPM, rules_for
+from middleware.limits.rules import rules_for
 
 
 @middleware("rate_limit")
@@ -54,10 +54,9 @@ class RateLimit:
         limiter = self.limiter
         lease = await limiter.acquire(rules)
         call.reply_headers.update(lease.headers)
-        counts_tokens = any(rule.kind == TPM for rule in rules)
-        if counts_tokens or any(rule.kind == PARALLEL for rule in rules):
+        if lease.counts_tokens or lease.holds:
             def done(usage) -> None:
-                if usage is not None and counts_tokens:
+                if usage is not None and lease.counts_tokens:
                     limiter.record_tokens(caller, model, usage.total_tokens)
                 lease.release()
 

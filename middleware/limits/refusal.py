@@ -23,6 +23,13 @@ def reset_text(seconds: float) -> str:
     if seconds < 1:
         return f"{max(1, math.ceil(seconds * 1000))}ms"
     whole = math.ceil(seconds)
+    text = _RESET_TEXTS.get(whole)
+    if text is None:
+        text = _whole_seconds_text(whole)
+    return text
+
+
+def _whole_seconds_text(whole: int) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
@@ -30,6 +37,9 @@ def reset_text(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{secs}s"
     return f"{secs}s"
+
+
+_RESET_TEXTS = {n: _whole_seconds_text(n) for n in range(1, 61)}  # a minute window's waits, formatted once
 
 
 def window_headers(requests: tuple[int, int] | None, tokens: tuple[int, int] | None, reset: float) -> dict[str, str]:
