@@ -317,3 +317,29 @@ def test_a_key_without_limits_gets_no_rate_limit_headers_and_no_counters(gw, fak
                                                (60, "1m0s"), (360, "6m0s"), (3723, "1h2m3s")])
 def test_reset_times_use_openais_format(seconds, text):
     assert reset_text(seconds) == text
+
+
+def test_the_limiter_keeps_only_the_current_window_and_a_lease_frees_its_slot_once():
+    from kernel.store.records import Caller, KeyRecord
+    from middleware.limits.limiter import InProcessLimiter
+    from middleware.limits.rules import rules_for
+
+    clock = Clock(START)
+    limiter = InProcessLimiter(clock=clock)
+    callers = [Caller(key=KeyRecord.of({"token": f"t{i}", "rpm_limit": 5, "max_parallel_requests": 2,
+                                        "model_tpm_limit": {"m": 100}})) for i in range(3)]
+    leases = [limiter.admit(rules_for(c, "m")) for c in callers]
+    for c in callers:
+        limiter.record_tokens(c, "m", 7)
+    assert len(limiter._requests) == 3 and len(limiter._tokens) == 3
+    clock.now = START + 60
+    limiter.admit(rules_for(callers[0], None)).release()
+    assert limiter._requests == {("key", "t0"): 1} and limiter._tokens == {}  # the old minute is gone whole
+
+    second = limiter.admit(rules_for(callers[0], "m"))
+    assert limiter.in_flight(("key", "t0")) == 2
+    leases[0].release()
+    leases[0].release()  # a second release of the same lease frees nothing more
+    assert limiter.in_flight(("key", "t0")) == 1
+    second.release()
+    assert limiter.in_flight(("key", "t0")) == 0 and ("key", "t0") not in limiter._parallel
