@@ -26,6 +26,12 @@ def check_targets(out: dict) -> dict:
         else:
             mark(f"{name}: added time to first token (ms)", res["added_ttft_ms"], TARGETS["stream_added_ttft_ms"])
             mark(f"{name}: added per chunk (ms)", res["added_per_chunk_ms"], TARGETS["stream_added_per_chunk_ms"])
+    vk, master = out["cases"].get("virtual key openai->openai"), out["cases"].get("openai->openai")
+    if vk and master:  # the keys issue: a budgeted, limited key keeps 85 % of the master key's req/s, +0.05 ms p50
+        mark("virtual key: req/s at 32 conns vs master key", vk["c32"]["relaykit"]["rps"]
+             / max(master["c32"]["relaykit"]["rps"], 1), 0.85, higher_is_better=True)
+        mark("virtual key: added p50 at 1 conn vs master key (ms)",
+             vk["c1"]["relaykit"]["p50_ms"] - master["c1"]["relaykit"]["p50_ms"], 0.05)
     mark("peak RSS (MB)", out["peak_rss_mb"], TARGETS["rss_mb"])
     mark("start to first served request (s)", out["startup_s"], TARGETS["startup_s"])
     if "soak" in out:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -114,6 +115,23 @@ def cases(gw: str, upstream_url: str, stream_url: str) -> list[Case]:
         Case("stream anthropic->openai", Target(gw + msgs, an_body("bench-openai-stream", True), an_gw), sdirect_oa,
              stream=True, translation=True, needs=("anthropic dialect",)),
     ]
+
+
+VIRTUAL_KEY_CASE = "virtual key openai->openai"
+
+
+def virtual_key_case(gw: str, master_case: Case) -> Case:
+    """The openai->openai case with a virtual key that has a budget and an rpm limit (neither reached), so the
+    key check, the limiter, the budget reservation, the price and the spend row are all on the path."""
+    body = orjson.dumps({"max_budget": 1e9, "rpm_limit": 100_000_000, "tpm_limit": 100_000_000_000,
+                         "key_alias": "bench"})
+    request = urllib.request.Request(gw + "/key/generate", data=body, method="POST",
+                                     headers={"authorization": "Bearer " + MASTER, "content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        key = orjson.loads(reply.read())["key"]
+    target = Target(master_case.relaykit.url, master_case.relaykit.body,
+                    {**master_case.relaykit.headers, "authorization": "Bearer " + key})
+    return Case(VIRTUAL_KEY_CASE, target, master_case.direct)
 
 
 def wait_http(target: Target, timeout: float, proc: subprocess.Popen | None = None) -> float:
@@ -229,6 +247,7 @@ class Bench:
         }
         print(f"relaykit up in {startup:.3f}s (driver {self.driver}, upstream {self.upstream_kind}, "
               f"workers {a.workers}, load {load()})", flush=True)
+        all_cases.append(virtual_key_case(gw, all_cases[0]))
         chosen = [c for c in all_cases if not a.cases or c.name in a.cases]
         for case in chosen:
             missing = [n for n in case.needs if not support[n]]

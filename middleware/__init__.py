@@ -7,6 +7,7 @@ from middleware import (  # noqa: F401  (imported for registration)
     forward,
     governance,
     info,
+    limits,
     normalize,
     param_drop,
     provider_call,

@@ -74,9 +74,14 @@ class Limits:
     model_rpm_limit: Mapping = _EMPTY
     model_tpm_limit: Mapping = _EMPTY
     model_spend: Mapping = _EMPTY
+    # Any of rpm/tpm/parallel/per-model limits set: worked out once per cache fill, so the rate_limit link skips a
+    # record without limits with one attribute read.
+    rated: bool = False
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> Limits:
+        rated = any(row.get(name) is not None for name in ("tpm_limit", "rpm_limit", "max_parallel_requests")) \
+            or bool(row.get("model_rpm_limit")) or bool(row.get("model_tpm_limit"))
         return cls(spend=float(row.get("spend") or 0.0), max_budget=row.get("max_budget"),
                    soft_budget=row.get("soft_budget"), budget_duration=row.get("budget_duration"),
                    budget_reset_at=row.get("budget_reset_at"), tpm_limit=row.get("tpm_limit"),
@@ -84,7 +89,7 @@ class Limits:
                    model_max_budget=_mapping(row.get("model_max_budget")),
                    model_rpm_limit=_mapping(row.get("model_rpm_limit")),
                    model_tpm_limit=_mapping(row.get("model_tpm_limit")),
-                   model_spend=_mapping(row.get("model_spend")))
+                   model_spend=_mapping(row.get("model_spend")), rated=rated)
 
 
 @frozen(slots=True)

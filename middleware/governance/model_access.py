@@ -13,13 +13,13 @@ Options:
 
 from __future__ import annotations
 
-import orjson
 from attrs import field, frozen, validators
 
 from kernel.call import Call, Next, Reply
 from kernel.errors import PermissionDenied
 from kernel.registry import middleware
 from kernel.store.records import Caller, ModelAccess
+from middleware.governance.body_model import body_model
 
 
 def _restricted(caller: Caller) -> list[tuple[str, ModelAccess]]:
@@ -34,17 +34,6 @@ def _restricted(caller: Caller) -> list[tuple[str, ModelAccess]]:
     if team is not None and not team.models.everything:
         out.append((f"this key's team {team.team_alias or team.team_id!r}", team.models))
     return out
-
-
-def _body_model(raw: bytes) -> str | None:
-    if raw[:1] != b"{":
-        return None
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    model = body.get("model") if isinstance(body, dict) else None
-    return model if isinstance(model, str) else None
 
 
 @middleware("key_models")
@@ -66,7 +55,7 @@ class KeyModels:
             return await next(call)
         requested = call.model
         if requested is None and self.body_model:
-            requested = _body_model(call.raw)
+            requested = body_model(call.raw)
         if requested is None:
             lists = _restricted(caller)
             if lists and self.deny_unnamed:
