@@ -14,7 +14,7 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = {"openai->openai", "openai->anthropic", "anthropic->openai",
-         "stream openai->openai", "stream openai->anthropic", "stream anthropic->openai"}
+         "stream openai->openai", "stream openai->anthropic", "stream anthropic->openai", "virtual key openai->openai"}
 
 
 def test_bench_quick_run_end_to_end(tmp_path):
@@ -33,6 +33,9 @@ def test_bench_quick_run_end_to_end(tmp_path):
             assert run["errors"] == 0, run
             assert run["requests"] >= 50 and run["rps"] > 0 and 0 < run["p50_ms"] <= run["p99_ms"]
     assert plain["c32"]["relaykit"]["cpu_s_per_1k"] > 0
+    keyed = result["cases"]["virtual key openai->openai"]
+    assert keyed["c32"]["relaykit"]["errors"] == 0 and keyed["c32"]["relaykit"]["requests"] >= 50
+    assert "virtual key: req/s at 32 conns vs master key" in result["targets"]
     stream = result["cases"]["stream openai->openai"]
     assert stream["errors"] == 0
     assert stream["frames"] == 43  # role delta, 40 content deltas, finish, [DONE]: every frame reached the client
