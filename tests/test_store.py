@@ -10,9 +10,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kernel.config import GeneralSettings, Settings
-from kernel.store import Conflict, Delete, Increment, Insert, Missing, StoreOpenError, Update, make_store
+from kernel.store import (
+    Conflict,
+    Delete,
+    Increment,
+    Insert,
+    InsertMany,
+    Missing,
+    StoreOpenError,
+    Update,
+    Upsert,
+    make_store,
+)
 from kernel.store.migrate import LATEST, TABLES
-from kernel.store.migrations import AUDIT, KEYS, SPEND_LOGS, TEAMS, VERSION_TABLE
+from kernel.store.migrations import AUDIT, DAILY_SPEND, KEYS, SPEND_LOGS, TEAMS, VERSION_TABLE
 from kernel.store.postgres import PostgresStore
 from kernel.store.sqlite import SQLiteStore
 from tests.servers import free_port
@@ -134,6 +145,30 @@ async def test_a_replayed_spend_row_is_written_once(store):
     assert await store.write([Insert(SPEND_LOGS, row, ignore_conflict=True)]) == [1]
     assert await store.write([Insert(SPEND_LOGS, row, ignore_conflict=True)]) == [0]
     assert await store.count(SPEND_LOGS) == 1
+
+
+async def test_insert_many_writes_a_batch_in_one_statement_and_skips_rows_already_there(store):
+    rows = [{"request_id": f"call-{i}", "start_time": NOW, "spend": i / 10, "metadata": {"i": i}} for i in range(50)]
+    await store.write([InsertMany(SPEND_LOGS, rows[:10], ignore_conflict=True)])
+    await store.write([InsertMany(SPEND_LOGS, rows, ignore_conflict=True)])  # a replay with 40 new rows
+    got = await store.find(SPEND_LOGS, order=[("spend", False)])
+    assert [r["request_id"] for r in got] == [f"call-{i}" for i in range(50)]
+    assert got[7]["metadata"] == {"i": 7} and got[7]["start_time"] == NOW
+    with pytest.raises(Conflict):
+        await store.write([InsertMany(SPEND_LOGS, rows[:2])])  # without ignore_conflict a clash is a Conflict
+    with pytest.raises(ValueError):
+        await store.write([InsertMany(SPEND_LOGS, [rows[0], {"request_id": "x", "start_time": NOW}])])
+
+
+async def test_upsert_adds_to_the_row_it_meets(store):
+    key = {"date": "2026-12-01", "api_key": "k", "team_id": "", "user_id": "", "model_group": "m", "model": "m",
+           "provider": "openai", "endpoint": "chat"}
+    add = ("spend", "api_requests")
+    for spend in (0.5, 0.25):
+        await store.write([Upsert(DAILY_SPEND, {**key, "spend": spend, "api_requests": 1, "updated_at": NOW},
+                                  tuple(key), add=add, replace=("updated_at",))])
+    (row,) = await store.find(DAILY_SPEND)
+    assert row["spend"] == pytest.approx(0.75) and row["api_requests"] == 2
 
 
 async def test_audit_rows_get_increasing_ids(store):

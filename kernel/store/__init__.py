@@ -18,6 +18,7 @@ from kernel.store.base import (
     Delete,
     Increment,
     Insert,
+    InsertMany,
     Missing,
     Op,
     Row,
@@ -31,8 +32,8 @@ from kernel.store.base import (
 DATA_DIR_NAME = ".relaykit"
 FILE_NAME = "relaykit.db"
 
-__all__ = ["Condition", "Conflict", "Day", "Delete", "Increment", "Insert", "Missing", "Op", "Row", "Store",
-           "StoreError", "StoreOpenError", "Update", "Upsert", "default_data_dir", "make_store", "store_of"]
+__all__ = ["Condition", "Conflict", "Day", "Delete", "Increment", "Insert", "InsertMany", "Missing", "Op", "Row",
+           "Store", "StoreError", "StoreOpenError", "Update", "Upsert", "default_data_dir", "make_store", "store_of"]
 
 
 def default_data_dir(config_path: str | None) -> str:

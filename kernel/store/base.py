@@ -67,6 +67,16 @@ class Insert:
 
 
 @frozen
+class InsertMany:
+    """Many rows with the same columns in one statement (executemany): the spend writer's batches. Its count is
+    the rows given, since PostgreSQL reports none for executemany."""
+
+    table: str
+    rows: Sequence[Mapping[str, Any]]
+    ignore_conflict: bool = False
+
+
+@frozen
 class Update:
     table: str
     key: Any  # the primary key value
@@ -103,7 +113,7 @@ class Delete:
     must_match: bool = True
 
 
-Op = Insert | Update | Increment | Upsert | Delete
+Op = Insert | InsertMany | Update | Increment | Upsert | Delete
 
 
 class Store(Protocol):

@@ -21,6 +21,7 @@ from kernel.store.base import (
     Day,
     Delete,
     Increment,
+    InsertMany,
     Missing,
     Op,
     Row,
@@ -174,6 +175,11 @@ class PostgresStore(Store):
                 counts = []
                 for op, text, params in statements:
                     try:
+                        if isinstance(op, InsertMany):
+                            if params:
+                                await conn.executemany(text, params)
+                            counts.append(len(params))
+                            continue
                         tag = await conn.execute(text, *params)
                     except asyncpg.UniqueViolationError as exc:
                         raise Conflict(op.table, exc.constraint_name) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from kernel.store.base import OPS, Condition, Day, Delete, Increment, Insert, Op, Update, Upsert
+from kernel.store.base import OPS, Condition, Day, Delete, Increment, Insert, InsertMany, Op, Update, Upsert
 from kernel.store.schema import BIGINT, INT, REAL, TS, Table
 
 Placeholder = Callable[[int], str]  # 1-based index → "?" (SQLite) or "$1" (PostgreSQL)
@@ -155,6 +155,16 @@ def statement(op: Op, table: Table, ph: Placeholder, encode: Callable[[str, Any]
         if op.ignore_conflict:
             sql += " ON CONFLICT DO NOTHING"
         return sql, [encode(n, op.row[n]) for n in names]
+    if isinstance(op, InsertMany):  # params: one list per row, for executemany
+        names = list(op.rows[0]) if op.rows else []
+        cols = ", ".join(_col(table, n) for n in names)
+        marks = ", ".join(ph(i + 1) for i in range(len(names)))
+        sql = f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})'
+        if op.ignore_conflict:
+            sql += " ON CONFLICT DO NOTHING"
+        if any(row.keys() != op.rows[0].keys() for row in op.rows):
+            raise ValueError(f"{table.name}: InsertMany rows must all have the same columns")
+        return sql, [[encode(n, row[n]) for n in names] for row in op.rows]
     if isinstance(op, Upsert):
         names = list(op.row)
         cols = ", ".join(_col(table, n) for n in names)

@@ -25,6 +25,7 @@ from kernel.store.base import (
     Day,
     Delete,
     Increment,
+    InsertMany,
     Missing,
     Op,
     Row,
@@ -205,7 +206,7 @@ class SQLiteStore(Store):
             counts = []
             for op, text, params in statements:
                 try:
-                    n = conn.execute(text, params).rowcount
+                    n = (conn.executemany(text, params) if isinstance(op, InsertMany) else conn.execute(text, params)).rowcount
                 except sqlite3.IntegrityError as exc:
                     if exc.sqlite_errorname in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
                         raise Conflict(op.table, exc.sqlite_errorname) from None

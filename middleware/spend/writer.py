@@ -18,7 +18,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from kernel.store import Increment, Store, StoreError, Update, Upsert
+from kernel.store import Increment, InsertMany, Store, StoreError, Update, Upsert
 from kernel.store.migrations import DAILY_SPEND, KEYS, SPEND_LOGS, TEAMS, USERS
 from middleware.spend.ledger import Account
 
@@ -141,13 +141,14 @@ class SpendWriter:
             daily.clear()
 
         now = datetime.now(UTC)
+        rows: list[dict[str, Any]] = []
         for kind, item, _ in items:
             if kind == "op":
                 counters()  # the spend before a reset is written before it
                 ops.append(item)
                 continue
             if self.keep_rows:
-                ops.append(_insert(item))
+                rows.append(item)
             cost = item["spend"]
             for column, table in _OWNERS:
                 ident = item.get(column)
@@ -167,10 +168,6 @@ class SpendWriter:
             d["api_requests"] += 1
             d["successful_requests" if ok else "failed_requests"] += 1
         counters()
+        if rows:  # one executemany; every row has the same columns (meter._row)
+            ops.insert(0, InsertMany(SPEND_LOGS, rows, ignore_conflict=True))
         return ops
-
-
-def _insert(row: dict[str, Any]):
-    from kernel.store import Insert
-
-    return Insert(SPEND_LOGS, row, ignore_conflict=True)
