@@ -283,3 +283,27 @@ def test_translated_streams_and_a_stream_with_no_usage(database, fake_openai, fa
     rows3 = spend_rows(database, gw, 3)
     messages_row = next(r for r in rows3 if r["call_type"] == "messages")
     assert (messages_row["prompt_tokens"], messages_row["completion_tokens"]) == (9, 12)
+
+
+def test_embeddings_images_and_speech_are_priced_in_their_own_units(database, fake_openai, start_gateway):
+    base = fake_openai.url + "/v1"
+
+    def model(name: str, **costs) -> dict:
+        return {"model_name": name, "litellm_params": {"model": f"openai/{name}", "api_base": base,
+                                                       "api_key": "sk-upstream"}, "model_info": costs}
+
+    cfg = config(database, fake_openai)
+    cfg["model_list"] = [model("embed", input_cost_per_token=1e-4), model("draw", output_cost_per_image=0.04),
+                         model("say", input_cost_per_character=1e-5)]
+    gw = start_gateway(cfg)
+    client = sdk(gw, MASTER)
+    embedded = client.embeddings.with_raw_response.create(model="embed", input=["a", "b"])
+    assert float(embedded.headers["x-relaykit-response-cost"]) == pytest.approx(3 * 1e-4)  # the fake's 3 tokens
+    drawn = client.images.with_raw_response.generate(model="draw", prompt="a cat")
+    assert float(drawn.headers["x-relaykit-response-cost"]) == pytest.approx(0.04)  # one image
+    said = client.audio.speech.with_raw_response.create(model="say", voice="alloy", input="hello there")
+    assert said.content[:4] == b"\x00" * 4
+    assert float(said.headers["x-relaykit-response-cost"]) == pytest.approx(len("hello there") * 1e-5)
+    rows = {r["call_type"]: r for r in spend_rows(database, gw, 3)}
+    assert set(rows) == {"embeddings", "images", "speech"}
+    assert rows["embeddings"]["prompt_tokens"] == 3 and rows["images"]["spend"] == pytest.approx(0.04)
