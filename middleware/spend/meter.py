@@ -7,7 +7,8 @@ and the key's spend to the reply headers. A stream is watched as it passes: its 
 end (relaykit asks the upstream for one where the client did not, and keeps it from that client), or, when
 the provider sends none, the usage is estimated and marked so. Then the `Call.on_done` hooks run (limits,
 budgets), exactly once, whether the call succeeded, failed, or the client went away mid-stream, and the row
-goes to the spend writer. Nothing here waits on the database.
+goes to the spend writer and to every call sink (sinks.py: metrics, logs). It runs with key management, or
+when a sink is registered; otherwise it steps aside. Nothing here waits on the database.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from kernel.errors import GatewayError
 from kernel.registry import middleware
 from middleware.routing.context import routing_of
 from middleware.spend import extract
+from middleware.spend.prices import PriceBook
+from middleware.spend.sinks import sinks_of
 from middleware.spend.state import spend_of
 from middleware.spend.usage import Spend, Usage
 
@@ -39,13 +42,17 @@ _USAGE_ENDPOINTS = frozenset({"chat", "completions"})
 @middleware("meter")
 class Meter:
     def __init__(self, options, gateway) -> None:
-        self.state = spend_of(gateway)
-        self.routing = routing_of(gateway) if self.state is not None else None
+        self.state = spend_of(gateway)  # None without key management: no ledger, no spend log
+        self.sinks = sinks_of(gateway)
+        self.prices = PriceBook.of(gateway)
+        self.routing = routing_of(gateway)
 
     async def __call__(self, call: Call, next: Next) -> Reply:
-        state = self.state
-        if state is None:
+        sinks = self.sinks
+        if self.state is None and not sinks:
             return await next(call)
+        for sink in sinks:
+            _safely(sink.start, call)
         spend = call.spend = Spend()
         hidden = self._ask_for_usage(call)
         try:
@@ -60,7 +67,7 @@ class Meter:
             reply.stream = self._watch(call, reply.stream, reply.wire is not None, hidden)
             return reply
         usage = self._usage_of(call, reply)
-        self.finish(call, usage, None, None)
+        self.finish(call, usage, None, None, reply)
         headers = call.reply_headers
         cost = f"{spend.cost:.10g}"
         headers[COST_HEADERS[0]] = headers[COST_HEADERS[1]] = cost
@@ -150,8 +157,9 @@ class Meter:
 
     # -- settling ------------------------------------------------------------------------------------------------
 
-    def finish(self, call: Call, usage: Usage | None, error: str | None, first_at: float | None) -> None:
-        """Price the call, run its on_done hooks once, and queue its spend row."""
+    def finish(self, call: Call, usage: Usage | None, error: str | None, first_at: float | None,
+               reply: Reply | None = None) -> None:
+        """Price the call, run its on_done hooks once, queue its spend row and tell the sinks."""
         spend = call.spend
         if spend is None or spend.done:
             return
@@ -162,7 +170,7 @@ class Meter:
         if not ok:
             usage = None
         if usage is not None and d is not None:
-            spend.cost = state.prices.cost(d, call.endpoint, usage, call.body if isinstance(call.body, dict) else None)
+            spend.cost = self.prices.cost(d, call.endpoint, usage, call.body if isinstance(call.body, dict) else None)
             spend.estimated = usage.estimated
         hooks = call.on_done
         if hooks:
@@ -172,7 +180,11 @@ class Meter:
                 except Exception:  # one link's bookkeeping bug must not break another's, nor the answer
                     log.exception("call %s: an on_done hook failed", call.id)
         call.on_done = None
-        state.writer.add(self._row(call, usage, error, ok, first_at), tuple(spend.charged))
+        record = self._row(call, usage, error, ok, first_at)
+        if state is not None:
+            state.writer.add(record, tuple(spend.charged))
+        for sink in self.sinks:
+            _safely(sink.finish, call, record, reply)
 
     def _row(self, call: Call, usage: Usage | None, error: str | None, ok: bool,
              first_at: float | None) -> dict[str, Any]:
@@ -211,6 +223,13 @@ class Meter:
             if account.table is not None and account.ident == call.caller.key.token:
                 return account.spent
         return call.caller.key.limits.spend + call.spend.cost
+
+
+def _safely(fn, *args) -> None:
+    try:
+        fn(*args)
+    except Exception:  # a sink's bug must not fail the call or stop the other sinks
+        log.exception("call sink %r failed", fn)
 
 
 def _usage_in_raw(raw: bytes, endpoint: str, request: Any) -> Usage | None:
