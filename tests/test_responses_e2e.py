@@ -311,7 +311,7 @@ def test_stored_response_routes_without_openai_are_refused(fake_anthropic, start
     gw = start_gateway({"model_list": [{"model_name": "claude", "litellm_params": {
         "model": "anthropic/claude-sonnet-4-5", "api_base": fake_anthropic.url, "api_key": "sk-ant-up"}}]})
     got = httpx.get(gw.url + "/v1/responses/resp_abc")
-    assert got.status_code in (400, 404) and "OpenAI" in got.json()["error"]["message"]
+    assert got.status_code == 400 and "OpenAI" in got.json()["error"]["message"]
     counted = httpx.post(gw.url + "/v1/responses/input_tokens", json={"model": "claude", "input": "hi"})
     assert counted.status_code == 400 and counted.json()["error"]["param"] == "model"
     assert not fake_anthropic.requests
