@@ -49,6 +49,7 @@ class Call:
     body: Any = None
     raw_body: Any = None  # the dict parsed from `raw`; while `body is raw_body`, `raw` may be forwarded as is
     native: Any = None  # the client's body in its own dialect, for a provider that speaks that dialect natively
+    native_only: GatewayError | None = None  # raised by a provider that would have to translate `native` (its wire's own state)
     model: str | None = None  # the model name the client asked for
     stream: bool = False
     identity: str | None = None  # who the caller is, once auth has run

@@ -29,6 +29,7 @@ class Provider(Protocol):
     name: str  # the `provider/` prefix in litellm_params.model, the name it is registered under
     endpoints: frozenset[str]  # the canonical endpoints it serves (chat, embeddings, ...); the router skips it for others
     wire: str  # the format of its answers; "openai" is the canonical form, passed through on the fast path
+    native_wires: frozenset[str]  # other client dialects' wires it takes as they are (`call.native`), answering in them
     supported_params: frozenset[str] | None  # the OpenAI parameters it translates; None: it takes them all
     key_env: str | None  # environment variable read at start-up when the config gives no api_key
     base_env: str | None  # environment variable read at start-up when the config gives no api_base
@@ -52,6 +53,7 @@ class ProviderBase:
 
     __slots__ = ()  # so attrs' slotted providers (the OpenAI-compatible rows) stay slotted
     wire: str = "openai"
+    native_wires: frozenset[str] = frozenset()
     supported_params: frozenset[str] | None = None
     key_env: str | None = None
     base_env: str | None = None
@@ -110,6 +112,7 @@ PROVIDER_PIECES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "name": (_text, "a non-empty string"),
     "endpoints": (_names, "a frozenset of endpoint names"),
     "wire": (_text, "a non-empty string"),
+    "native_wires": (_names, "a frozenset of dialect wire names"),
     "supported_params": (lambda v: v is None or _names(v), "a frozenset of parameter names, or None"),
     "key_env": (lambda v: v is None or _text(v), "an environment variable name, or None"),
     "base_env": (lambda v: v is None or _text(v), "an environment variable name, or None"),

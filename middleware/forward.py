@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 
 from kernel.call import Call, Next, Reply
-from kernel.errors import UnknownModel
+from kernel.errors import ClientError, UnknownModel
 from kernel.guards.paths import join_segments, path_segments, query_suffix
 from kernel.models import timeouts
 from kernel.registry import PROVIDERS, middleware
@@ -36,6 +36,9 @@ class Forward:
         forwardable = [d for d in candidates if PROVIDERS[d.provider].forwards]
         if forwardable:
             return forwardable[0]
+        if candidates:  # a configured model served only by other providers: never send it to some OpenAI deployment
+            raise ClientError(f"model {model!r} has no OpenAI deployment, and {call.path} is an OpenAI API that relaykit "
+                              "passes on as it is", param="model")
         for group in self.models.exact.values():
             for d in group:
                 if PROVIDERS[d.provider].forwards:

@@ -11,7 +11,7 @@ from kernel import offload
 from kernel.call import Call, Next, Reply
 from kernel.errors import GatewayError
 from kernel.models import timeouts
-from kernel.registry import PROVIDERS, middleware
+from kernel.registry import DIALECTS, PROVIDERS, middleware
 from kernel.transport import Upstream
 from middleware.routing.credentials import apply_credentials
 
@@ -31,6 +31,10 @@ class ProviderCall:
         if d is None:
             raise GatewayError("provider_call needs a router before it in the chain", status=500)
         provider = PROVIDERS[d.provider]
+        if call.native_only is not None:
+            wire = DIALECTS[call.dialect].wire
+            if wire != provider.wire and wire not in provider.native_wires:
+                raise call.native_only  # the request needs what only a provider speaking the client's wire has
         if call.use_client_credentials:
             d = apply_credentials(d, call.credentials or {})
         prepare = provider.prepare

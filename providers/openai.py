@@ -31,6 +31,10 @@ PATHS = {
     "translations": "/audio/translations",
 }
 
+# A deployment's default chat parameters → their Responses API names (the rest have no Responses counterpart).
+_RESPONSES_DEFAULTS = {"temperature": "temperature", "top_p": "top_p", "max_tokens": "max_output_tokens",
+                       "max_completion_tokens": "max_output_tokens"}
+
 
 @frozen
 class OpenAICompatible(ProviderBase):
@@ -48,6 +52,7 @@ class OpenAICompatible(ProviderBase):
     local: bool = False
     renames: Mapping[str, str] = EMPTY  # OpenAI parameter → this API's name for it (seed → random_seed)
     base_suffix: str = ""  # appended to a configured api_base that lacks it (Ollama's "/v1")
+    native_wires: frozenset[str] = frozenset()  # "responses": OpenAI's own Responses API, forwarded as the client sent it
 
     def base(self, d: Deployment) -> str:
         if d.api_base:
@@ -81,6 +86,8 @@ class OpenAICompatible(ProviderBase):
         headers["accept-encoding"] = "identity"  # stream bytes are forwarded as they come: keep them plain
         if call.endpoint in ("transcriptions", "translations"):
             return self._multipart(call, d, url, headers)
+        if call.dialect == "responses" and "responses" in self.native_wires:
+            return self._responses(call, d, headers)
         body = call.body
         if d.defaults:
             body = {**d.defaults, **body}
@@ -94,6 +101,21 @@ class OpenAICompatible(ProviderBase):
         binary = call.endpoint == "speech"
         return UpstreamRequest("POST", url, headers, content=content, stream=call.stream or binary,
                                wire="binary" if binary else None)
+
+    def _responses(self, call: Call, d: Deployment, headers: dict) -> UpstreamRequest:
+        """A Responses-API call to OpenAI itself: the client's body to /responses, its bytes when nothing changed,
+        so stored responses, built-in tools and every field relaykit does not translate keep working."""
+        native = call.native
+        for key, value in d.defaults.items():  # chat parameters: only those the Responses API also has
+            key = _RESPONSES_DEFAULTS.get(key)
+            if key is not None and key not in native:
+                native = {**native, key: value}
+        if native.get("model") != d.upstream_model:
+            native = {**native, "model": d.upstream_model}
+        headers["content-type"] = "application/json"
+        content = call.raw if native is call.raw_body and call.raw else orjson.dumps(native)
+        return UpstreamRequest("POST", self.base(d) + "/responses", headers, content=content, stream=call.stream,
+                               wire="responses")
 
     def _multipart(self, call: Call, d: Deployment, url: str, headers: dict) -> UpstreamRequest:
         data, files = {}, []
@@ -125,7 +147,8 @@ class OpenAICompatible(ProviderBase):
         return parse_openai_error(status, headers, data, d)
 
 
-OPENAI = OpenAICompatible("openai", "https://api.openai.com/v1", "OPENAI_API_KEY", "OPENAI_API_BASE", forwards=True)
+OPENAI = OpenAICompatible("openai", "https://api.openai.com/v1", "OPENAI_API_KEY", "OPENAI_API_BASE", forwards=True,
+                          native_wires=frozenset({"responses"}))
 register_provider("openai", OPENAI)
 # Any OpenAI-compatible server at an api_base of the user's choosing (LiteLLM's `openai/` with api_base,
 # and its `custom_openai/` / `text-completion-openai/` spellings).

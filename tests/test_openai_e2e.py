@@ -179,7 +179,7 @@ def test_openai_only_apis_are_forwarded_with_the_upstream_key(client, fake_opena
                                                          completion_window="24h"), "POST", "/v1/batches"),
         (lambda: client.fine_tuning.jobs.with_raw_response.list(limit=2), "GET", "/v1/fine_tuning/jobs"),
         (lambda: client.beta.assistants.with_raw_response.list(), "GET", "/v1/assistants"),
-        (lambda: client.responses.with_raw_response.create(model="gpt-4o", input="hi"), "POST", "/v1/responses"),
+        (lambda: client.responses.with_raw_response.retrieve("resp_1"), "GET", "/v1/responses/resp_1"),
         (lambda: client.files.with_raw_response.delete("file-1"), "DELETE", "/v1/files/file-1"),
     ]:
         raw = call()

@@ -32,6 +32,7 @@ SHAPES: dict[str, dict[str, tuple[str, type, str]]] = {
         "chat": ("content", list, "a message"),
         "count_tokens": ("input_tokens", int, "a token count"),
     },
+    "responses": {"chat": ("output", list, "a response")},  # the Responses API (dialects/responses.py) decodes to chat
 }
 _TYPES = {list: "list", str: "string", int: "number"}
 FULL_PARSE_MAX = 2 << 20  # bytes: a fast-path answer up to this is parsed in full (see checked_fast)
@@ -91,7 +92,7 @@ def _describe(value: dict) -> str:
 
 
 # Stream wires whose events are SSE lines carrying JSON objects, and whether `data: [DONE]` ends them.
-STREAMS: dict[str, bool] = {"openai": True, "anthropic": False, "gemini": False}
+STREAMS: dict[str, bool] = {"openai": True, "anthropic": False, "gemini": False, "responses": False}
 _FIELDS = (b"event:", b":", b"id:", b"retry:")
 _HEAD = 16  # bytes of a line enough to judge its start (`data: [DONE]` is 12)
 

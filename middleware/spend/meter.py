@@ -37,6 +37,7 @@ KEY_SPEND_HEADERS = ("x-relaykit-key-spend", "x-litellm-key-spend")
 # usage chunk when asked); for the rest the usage of a stream is read if sent, estimated if not.
 STREAM_USAGE = frozenset({"openai", "azure", "anthropic", "gemini", "vertex_ai", "bedrock", "echo"})
 _USAGE_ENDPOINTS = frozenset({"chat", "completions"})
+_CALL_TYPES = {"anthropic": "messages", "responses": "responses"}  # dialects whose calls are decoded into chat
 
 
 @middleware("meter")
@@ -199,8 +200,8 @@ class Meter:
         end_user = body.get("user")
         tags = call.metadata.get("tags") if isinstance(call.metadata, dict) else None
         return {
-            # /v1/messages is decoded into a chat call; the log names the API the client called.
-            "request_id": call.id, "call_type": "messages" if call.dialect == "anthropic" else call.endpoint,
+            # /v1/messages and /v1/responses are decoded into chat calls; the log names the API the client called.
+            "request_id": call.id, "call_type": _CALL_TYPES.get(call.dialect, call.endpoint),
             "api_key": key.token if key is not None else "", "key_alias": key.key_alias if key else None,
             "team_id": key.team_id if key else None, "user_id": key.user_id if key else None,
             "end_user": end_user if isinstance(end_user, str) else None,

@@ -44,6 +44,52 @@ def chunk(model: str, delta: dict, finish: str | None = None) -> dict:
                                                           "finish_reason": finish}]}
 
 
+def response_object(model: str, text: str, status: str = "completed") -> dict:
+    """A Responses API object as OpenAI documents it (one message with output_text)."""
+    done = status == "completed"
+    return {
+        "id": "resp_fake123", "object": "response", "created_at": 1700000000, "status": status, "error": None,
+        "incomplete_details": None, "instructions": None, "max_output_tokens": None, "model": model,
+        "output": [{"type": "message", "id": "msg_fake123", "status": status, "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}] if done else []}] if done else [],
+        "parallel_tool_calls": True, "previous_response_id": None, "reasoning": {"effort": None, "summary": None},
+        "store": True, "temperature": 1.0, "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [],
+        "top_p": 1.0, "truncation": "disabled", "user": None, "metadata": {},
+        "usage": {"input_tokens": 11, "input_tokens_details": {"cached_tokens": 3}, "output_tokens": 5,
+                  "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 16} if done else None,
+    }
+
+
+def responses_answer(body: dict) -> Response:
+    """POST /v1/responses: an echo of the input, whole or as the documented event stream."""
+    model = body["model"]
+    given = body.get("input")
+    text = f"echo: {given}" if isinstance(given, str) else "echo"
+    if not body.get("stream"):
+        return JSONResponse(response_object(model, text))
+
+    def event(seq: int, kind: str, **payload) -> bytes:
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, "sequence_number": seq,
+                                                                         **payload}) + b"\n\n"
+
+    async def events():
+        part = {"type": "output_text", "text": "", "annotations": []}
+        item = {"type": "message", "id": "msg_fake123", "status": "in_progress", "role": "assistant", "content": []}
+        where = {"item_id": "msg_fake123", "output_index": 0, "content_index": 0}
+        yield event(0, "response.created", response=response_object(model, "", "in_progress"))
+        yield event(1, "response.in_progress", response=response_object(model, "", "in_progress"))
+        yield event(2, "response.output_item.added", output_index=0, item=item)
+        yield event(3, "response.content_part.added", part=part, **where)
+        yield event(4, "response.output_text.delta", delta=text, logprobs=[], **where)
+        yield event(5, "response.output_text.done", text=text, logprobs=[], **where)
+        yield event(6, "response.content_part.done", part={**part, "text": text}, **where)
+        yield event(7, "response.output_item.done", output_index=0, item={
+            **item, "status": "completed", "content": [{**part, "text": text}]})
+        yield event(8, "response.completed", response=response_object(model, text))
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
 class FakeOpenAI:
     """The fake's state; `app` is the ASGI app to serve."""
 
@@ -110,6 +156,8 @@ class FakeOpenAI:
                     yield bytes([i]) * 1024
                     await asyncio.sleep(0.01)
             return StreamingResponse(audio(), media_type="audio/mpeg")
+        if path == "/v1/responses" and request.method == "POST":
+            return responses_answer(body)
         if path.endswith(("/audio/transcriptions", "/audio/translations")):
             return JSONResponse({"text": f"heard {form['file']['size']} bytes"})
         return self.forwarded(request, body)
