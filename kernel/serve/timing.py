@@ -18,11 +18,12 @@ def server_timing(call: Any, total_ms: float) -> bytes:
             if name in seen:
                 continue
             seen.add(name)
-            parts.append(b"%s;dur=%.3f" % (name.encode(), (at - prev) * 1000))
+            parts.append(f"{name};dur={(at - prev) * 1000:.3f}")
             prev = at
         upstream_ms = call.upstream_s * 1000
         if upstream_ms:
-            parts.append(b"upstream;dur=%.3f" % upstream_ms)
-        parts.append(b"respond;dur=%.3f" % max(0.0, total_ms - (prev - started) * 1000 - upstream_ms))
-    parts.append(b"total;dur=%.3f" % total_ms)
-    return b", ".join(parts)
+            parts.append(f"upstream;dur={upstream_ms:.3f}")
+        rest = max(0.0, total_ms - (prev - started) * 1000 - upstream_ms)
+        parts.append(f"respond;dur={rest:.3f}")
+    parts.append(f"total;dur={total_ms:.3f}")
+    return ", ".join(parts).encode()
