@@ -17,8 +17,11 @@ import orjson
 
 from kernel import registry
 from kernel.call import Call, Reply
-from kernel.errors import ClientError, GatewayError, NotFound, PayloadTooLarge, RequestTimeout, ServerBusy
+from kernel.errors import GatewayError, NotFound, PayloadTooLarge, ServerBusy
 from kernel.pipeline import PathRouter, Pipeline
+from kernel.serve.timing import server_timing
+from kernel.serve.upload import BODY_TIMED_OUT, Upload
+from kernel.serve.upload import body_timeout as _body_timeout
 from kernel.state import Gateway
 
 log = logging.getLogger("relaykit")
@@ -28,9 +31,6 @@ _JSON = b"application/json"
 # enough for logs and headers, across workers too).
 _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
-# Put in a request's scope by the server (kernel/serve/protocol.py) when the body has not fully arrived within its body
-# timeout (the value is that timeout, in seconds); the server then wakes the reader, which answers 408.
-BODY_TIMED_OUT = "relaykit.body_timed_out"
 
 
 def _error_body(err: GatewayError) -> bytes:
@@ -125,6 +125,7 @@ class App:
                 call.form = Upload(scope, receive, self.max_body)
             else:
                 call.raw = await self.read_body(receive, headers, scope)
+            call.marks.append(("read", time.perf_counter()))
             reply = await pipeline.handler(call)
         except GatewayError as err:
             return await self.send_error(send, err, started, call, pipeline)
@@ -170,10 +171,13 @@ class App:
 
     def timing_headers(self, call: Call | None, started: float) -> list[tuple[bytes, bytes]]:
         total_ms = (time.perf_counter() - started) * 1000
-        out = [(b"x-relaykit-response-ms", b"%.3f" % total_ms)]
+        total = b"%.3f" % total_ms
+        out = [(b"x-relaykit-response-ms", total), (b"x-litellm-response-duration-ms", total)]
         if call is not None:
             out.append((b"x-relaykit-call-id", call.id.encode("latin-1")))
-            out.append((b"x-relaykit-overhead-ms", b"%.3f" % (total_ms - call.upstream_s * 1000)))
+            overhead = b"%.3f" % (total_ms - call.upstream_s * 1000)
+            out += ((b"x-relaykit-overhead-ms", overhead), (b"x-litellm-overhead-duration-ms", overhead))
+            out.append((b"server-timing", server_timing(call, total_ms)))
             if call.deployment is not None:
                 out.append((b"x-relaykit-model-id", call.deployment.id.encode("latin-1")))
             for k, v in call.reply_headers.items():
@@ -266,10 +270,6 @@ async def _drain(receive, message: dict, cap: int = 1 << 20) -> None:
         seen += len(chunk)
 
 
-def _body_timeout(scope) -> RequestTimeout:
-    return RequestTimeout(f"the request body did not arrive within {scope[BODY_TIMED_OUT]:g}s")
-
-
 async def _watch_disconnect(receive, gone: asyncio.Future) -> None:
     while True:
         message = await receive()
@@ -277,55 +277,3 @@ async def _watch_disconnect(receive, gone: asyncio.Future) -> None:
             if not gone.done():
                 gone.set_result(True)
             return
-
-
-class Upload:
-    """A multipart body left unread until asked for: parsed by starlette (which spools large files to disk)
-    for the fields, or streamed through untouched."""
-
-    __slots__ = ("_form", "limit", "receive", "scope")
-
-    def __init__(self, scope, receive, limit: int) -> None:
-        self.scope, self.receive, self.limit, self._form = scope, _limited(receive, limit, scope), limit, None
-
-    async def get(self):
-        if self._form is None:
-            from starlette.exceptions import HTTPException
-            from starlette.formparsers import MultiPartException
-            from starlette.requests import Request
-
-            request = Request(self.scope, self.receive)
-            try:
-                self._form = await request.form(max_part_size=self.limit)
-            except (MultiPartException, HTTPException) as exc:
-                # A body that is not the multipart its Content-Type claims (a JSON body sent as a form, a
-                # missing boundary) is the client's mistake: a 400 naming the header, not a 500.
-                detail = getattr(exc, "message", None) or getattr(exc, "detail", "")
-                raise ClientError(f"the body is not valid for Content-Type {request.headers.get('content-type')!r}: "
-                                  f"{detail}", param="content-type") from None
-        return self._form
-
-    async def chunks(self):
-        while True:
-            message = await self.receive()
-            body = message.get("body", b"")
-            if body:
-                yield body
-            if not message.get("more_body"):
-                return
-
-
-def _limited(receive, limit: int, scope):
-    seen = 0
-
-    async def wrapped():
-        nonlocal seen
-        message = await receive()
-        seen += len(message.get("body", b""))
-        if seen > limit:
-            raise PayloadTooLarge(f"upload is over the {limit}-byte limit")
-        if message.get("more_body") and BODY_TIMED_OUT in scope:
-            raise _body_timeout(scope)
-        return message
-
-    return wrapped

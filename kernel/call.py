@@ -24,6 +24,7 @@ class Attempt:
     ms: float = 0.0
     kind: str = "primary"  # primary · retry · fallback
     delay: float = 0.0  # seconds the retry after this failure waited first (0: it went on at once)
+    status: int = 0  # the failure's HTTP status (0: it has none)
 
 
 @define(slots=True, eq=False)
@@ -65,6 +66,8 @@ class Call:
     form: Any = None  # parsed multipart form, for uploads
     started: float = 0.0  # perf_counter at arrival
     upstream_s: float = 0.0  # seconds spent waiting on upstreams
+    # (phase, perf_counter) as the request passes the links that end one (auth, decode, route): Server-Timing.
+    marks: list[tuple[str, float]] = Factory(list)
     reply_headers: dict[str, str] = Factory(dict)
     # Run once the answer is complete (a stream at its end), each with the call's middleware.spend.usage.Usage,
     # or None when it failed: how limits and budgets learn what a call used. The meter link runs them.

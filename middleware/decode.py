@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from kernel import offload
 from kernel.call import Call, Next, Reply
 from kernel.registry import DIALECTS, middleware
@@ -13,6 +15,7 @@ class DialectDecode:
         pass
 
     async def __call__(self, call: Call, next: Next) -> Reply:
+        call.marks.append(("auth", time.perf_counter()))  # the links before this one check the key (Server-Timing)
         dialect = DIALECTS[call.dialect]
         decode_json = dialect.decode_json  # a dialect's synchronous decode of a JSON body, or None
         if call.form is None and decode_json is not None:
@@ -21,4 +24,5 @@ class DialectDecode:
             await offload.run(call.raw, decode_json, call)
         else:
             await dialect.decode(call)
+        call.marks.append(("decode", time.perf_counter()))
         return await next(call)

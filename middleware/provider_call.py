@@ -44,11 +44,13 @@ class ProviderCall:
                 self.scrubber.remember(minted.api_key)  # an upstream may echo it too; a set lookup when known
             d = minted
         if provider.local:
+            call.marks.append(("route", time.perf_counter()))
             return await offload.run(call.raw, provider.answer, call, d)
         # Translating a big body (and serialising it) runs off the event loop, like its decoding did.
         req = await offload.run(call.raw, provider.build_request, call, d)
         total, first = timeouts(d, self.router, call.options.get("request_timeout"))
         t0 = time.perf_counter()
+        call.marks.append(("route", t0))  # routing and translating done: Server-Timing's "route" ends here
         resp = await self.transport.send(req, d, first if req.stream else total, self.max_response)
         call.upstream_s += time.perf_counter() - t0
         if resp.status >= 400:

@@ -61,7 +61,7 @@ def test_unknown_keys_warn_once_each_and_are_ignored():
     settings = parse_config({
         "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/gpt-4o", "temperature": 0.1,
                                                               "frobnicate": 1}}],
-        "litellm_settings": {"drop_params": True, "success_callback": ["langfuse"]},
+        "litellm_settings": {"drop_params": True, "success_callback": ["langfuse"], "callbacks": ["prometheus"]},
         "general_settings": {"alerting": ["slack"]},
         "router_settings": {"redis_host": "localhost"},
         "guardrails": [],
@@ -70,12 +70,15 @@ def test_unknown_keys_warn_once_each_and_are_ignored():
         "config.yaml: guardrails: not implemented by relaykit yet; ignored",
         "config.yaml: router_settings.redis_host: not implemented by relaykit yet; ignored",
         "config.yaml: general_settings.alerting: not implemented by relaykit yet; ignored",
-        "config.yaml: litellm_settings.success_callback: not implemented by relaykit yet; ignored",
+        # prometheus is implemented (no warning); each other callback is named
+        "config.yaml: litellm_settings.success_callback: langfuse: not implemented by relaykit yet; ignored "
+        "(implemented: prometheus)",
         "config.yaml: model_list[0].litellm_params.frobnicate: not implemented by relaykit yet; ignored",
     ]
     d = settings.deployments[0]
     assert dict(d.defaults) == {"temperature": 0.1}  # known request params become per-deployment defaults
     assert settings.drop_params is True
+    assert settings.callbacks == {"prometheus"}
 
 
 def test_database_settings_are_read_not_warned_about(monkeypatch):

@@ -66,6 +66,7 @@ class GeneralSettings:
     proxy_batch_write_at: float = 2.0  # seconds between the spend writer's batches (middleware/spend/writer.py)
     disable_spend_logs: bool = False  # keep spend counters and daily roll-ups, write no per-call rows
     allow_requests_on_db_unavailable: bool = False  # a key not in the cache passes (unchecked) while the store is down
+    require_auth_for_metrics_endpoint: bool | None = None  # GET /metrics needs the master key (None: litellm_settings')
 
 
 @frozen
@@ -80,6 +81,14 @@ class LitellmSettings:
     set_verbose: bool = False
     max_budget: float | None = None  # the whole gateway's budget (USD), over budget_duration
     budget_duration: str | None = None
+    callbacks: list[str] = Factory(list)  # LiteLLM's logging switches: those in CALLBACKS work, others warn
+    success_callback: list[str] = Factory(list)
+    failure_callback: list[str] = Factory(list)
+    require_auth_for_metrics_endpoint: bool | None = None
+
+
+# The callback names relaykit implements (each by a sink in middleware/observe/); any other name gets a warning.
+CALLBACKS = frozenset({"prometheus"})
 
 
 @frozen
@@ -96,6 +105,8 @@ class Settings:
     data_dir: str | None = None  # where the embedded SQLite store lives (--data-dir); see kernel/store
     max_budget: float | None = None  # litellm_settings.max_budget: the global budget (middleware/spend/budget.py)
     budget_duration: str | None = None
+    callbacks: frozenset[str] = frozenset()  # the implemented callbacks switched on (e.g. "prometheus")
+    metrics_auth: bool = True  # GET /metrics needs the master key (when one is set)
 
 
 # Keys relaykit reads in each section; any other key gets one warning line naming it.
@@ -388,6 +399,7 @@ def parse_config(data: Any, source: str, *, drop_params: bool = False, debug: bo
     general = _structure(GeneralSettings, general_raw, "general_settings", problems, source)
     litellm = _structure(LitellmSettings, litellm_raw, "litellm_settings", problems, source)
     router = _fold_litellm_settings(router, litellm, router_raw)
+    callbacks = _callbacks(litellm, warnings, source)
     deployments = []
     entries = list(data.get("model_list") or []) + list(extra_deployments or [])
     for i, entry in enumerate(entries):
@@ -415,10 +427,27 @@ def parse_config(data: Any, source: str, *, drop_params: bool = False, debug: bo
         raise ConfigError(problems)
     database_url = general.database_url or os.environ.get("DATABASE_URL") or None
     general = attrs.evolve(general, master_key=master_key, database_url=database_url)
+    metrics_auth = general.require_auth_for_metrics_endpoint
+    if metrics_auth is None:
+        metrics_auth = litellm.require_auth_for_metrics_endpoint
     return Settings(deployments=tuple(deployments), router=router, general=general,
                     drop_params=drop_params or litellm.drop_params, debug=debug or litellm.set_verbose,
                     source=source, warnings=tuple(warnings), max_budget=litellm.max_budget,
-                    budget_duration=litellm.budget_duration)
+                    budget_duration=litellm.budget_duration, callbacks=callbacks,
+                    metrics_auth=True if metrics_auth is None else metrics_auth)
+
+
+def _callbacks(litellm: LitellmSettings, warnings: list[str], source: str) -> frozenset[str]:
+    """The implemented callback names of callbacks / success_callback / failure_callback; a warning for each other."""
+    on = set()
+    for field in ("callbacks", "success_callback", "failure_callback"):
+        for name in getattr(litellm, field):
+            if name in CALLBACKS:
+                on.add(name)
+            else:
+                warnings.append(f"{source}: litellm_settings.{field}: {name}: not implemented by relaykit yet; ignored "
+                                f"(implemented: {', '.join(sorted(CALLBACKS))})")
+    return frozenset(on)
 
 
 MIN_MASTER_KEY = 16

@@ -177,6 +177,8 @@ def serve(app: App, args: argparse.Namespace) -> int:
     options = http_server.uvicorn_options(limits_from(args), host=args.host, port=args.port, debug=args.detailed_debug)
     if args.num_workers > 1:
         os.environ[_ARGS_ENV] = json.dumps(vars(args))
+        for prepare in app.gateway.shared.get("before_workers", ()):  # e.g. the metrics' multiprocess directory
+            prepare()
         print(f"relaykit: listening on http://{args.host}:{args.port} with {args.num_workers} workers", flush=True)
         uvicorn.run("kernel.serve.cli:worker_app", factory=True, workers=args.num_workers, **options)
         return 0
