@@ -10,7 +10,7 @@ from __future__ import annotations
 import orjson
 
 from dialects.anthropic_decode import bad, check_basics, to_canonical
-from dialects.anthropic_stream import STOP_REASON, anthropic_usage, encode_stream, error_payload, guard_native
+from dialects.anthropic_stream import STOP_REASON, anthropic_usage, encode_stream, error_payload, guard_native, message_id
 from kernel.bodies import parse_json_body
 from kernel.call import Call, Reply
 from kernel.errors import ClientError, GatewayError
@@ -105,7 +105,7 @@ def to_message(body: dict, model: str | None) -> dict:
     choice = (body.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     return {
-        "id": body.get("id") or "msg_relaykit",
+        "id": message_id(body.get("id")),
         "type": "message",
         "role": "assistant",
         "model": body.get("model") or model,

@@ -8,6 +8,8 @@ in-band `event: error`, as Anthropic itself sends it.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import AsyncIterator, Callable
 
 import orjson
@@ -22,6 +24,22 @@ STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 # Anthropic's own in-band error event (which may echo the key it was sent), anchored to its line start:
 # inside a JSON string a newline is escaped, so text that merely says "event: error" does not match.
 ERROR_MARK = b"\nevent: error"
+
+
+# What an id keeps of an upstream's: Anthropic's ids are `msg_` and letters, digits, `_` (and `-` in tool ids).
+_NOT_ID = re.compile(r"[^A-Za-z0-9_]")
+
+
+def message_id(upstream: object) -> str:
+    """An Anthropic `msg_…` id for a message built from another provider's answer: the upstream's id kept
+    readable (`chatcmpl-abc` → `msg_abc`, so logs on both sides still match), or a random one when it has none."""
+    if isinstance(upstream, str):
+        if upstream.startswith("msg_"):
+            return upstream
+        rest = _NOT_ID.sub("", upstream.removeprefix("chatcmpl-"))[:64]
+        if rest:
+            return "msg_" + rest
+    return "msg_" + os.urandom(12).hex()
 
 
 def event(name: str, payload: dict) -> bytes:
@@ -43,14 +61,24 @@ def anthropic_usage(u: dict | None) -> dict:
 
 
 class _Blocks:
-    """Which Anthropic content block is open; one block at a time, numbered from 0."""
+    """Anthropic content blocks, numbered from 0, one open at a time: each opened, given its deltas, and closed
+    before the next opens, as the SDK's stream accumulator demands.
 
-    __slots__ = ("index", "kind", "msg_id", "tools")
+    OpenAI may interleave the argument deltas of several tool calls (call 0, call 1, call 0 ...), and nothing
+    says when a call's arguments are complete until the stream ends. So the first tool call streams live, and
+    whatever arrives once it is open (another call's deltas, late text or thinking) is held and sent whole at
+    the end, when its turn comes: thinking, then text, then the held tool calls in index order.
+    """
+
+    __slots__ = ("held", "held_text", "held_thinking", "index", "kind", "live_tool", "msg_id")
 
     def __init__(self) -> None:
         self.index = -1
         self.kind: str | None = None
-        self.tools: dict[int, int] = {}  # OpenAI tool-call index → block index
+        self.live_tool: int | None = None  # the OpenAI index of the tool call streaming in the open block
+        self.held: dict[int, list] = {}  # OpenAI tool-call index → [id, name, argument parts], sent at the end
+        self.held_text: list[str] = []
+        self.held_thinking: list[str] = []
         self.msg_id = ""
 
     def close(self) -> list[bytes]:
@@ -69,25 +97,64 @@ class _Blocks:
             out.append(PING)
         return out
 
-    def delta(self, kind: str, block: dict, delta: dict) -> list[bytes]:
-        out = self.open(kind, block) if self.kind != kind else []
-        out.append(event("content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": delta}))
+    def _delta(self, delta: dict) -> bytes:
+        return event("content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": delta})
+
+    def text(self, kind: str, piece: str) -> list[bytes]:
+        """A piece of text or thinking: streamed in its own block, or held once a tool call has opened."""
+        if self.live_tool is not None:
+            (self.held_thinking if kind == "thinking" else self.held_text).append(piece)
+            return []
+        out = self.open(kind, _BLOCK[kind]) if self.kind != kind else []
+        out.append(self._delta({"type": _DELTA[kind], kind: piece}))
         return out
 
     def tool(self, tc: dict) -> list[bytes]:
         idx = tc.get("index", 0)
         fn = tc.get("function") or {}
-        out = []
-        block = self.tools.get(idx)
-        if block is None:
-            tool_id = tc.get("id") or f"toolu_{self.msg_id}_{idx}"
-            out += self.open("tool", {"type": "tool_use", "id": tool_id, "name": fn.get("name") or "", "input": {}})
-            block = self.tools[idx] = self.index
         args = fn.get("arguments")
+        if self.live_tool is None:
+            self.live_tool = idx
+            out = self.open("tool", {"type": "tool_use", "id": tc.get("id") or self.tool_id(idx),
+                                     "name": fn.get("name") or "", "input": {}})
+        elif idx == self.live_tool:
+            out = []
+        else:
+            held = self.held.get(idx)
+            if held is None:
+                held = self.held[idx] = [tc.get("id"), fn.get("name"), []]
+            held[0] = held[0] or tc.get("id")
+            held[1] = held[1] or fn.get("name")
+            if args:
+                held[2].append(args)
+            return []
         if args:
-            out.append(event("content_block_delta", {"type": "content_block_delta", "index": block,
-                                                     "delta": {"type": "input_json_delta", "partial_json": args}}))
+            out.append(self._delta({"type": "input_json_delta", "partial_json": args}))
         return out
+
+    def tool_id(self, idx: int) -> str:
+        return f"toolu_{self.msg_id[4:]}_{idx}"
+
+    def finish(self) -> list[bytes]:
+        """Close the open block, then send what was held, each block whole."""
+        out = self.close()
+        for kind, pieces in (("thinking", self.held_thinking), ("text", self.held_text)):
+            if pieces:
+                out += self.open(kind, _BLOCK[kind])
+                out.append(self._delta({"type": _DELTA[kind], kind: "".join(pieces)}))
+                out += self.close()
+        for idx in sorted(self.held):
+            tool_id, name, parts = self.held[idx]
+            out += self.open("tool", {"type": "tool_use", "id": tool_id or self.tool_id(idx), "name": name or "",
+                                      "input": {}})
+            if parts:
+                out.append(self._delta({"type": "input_json_delta", "partial_json": "".join(parts)}))
+            out += self.close()
+        return out
+
+
+_BLOCK = {"text": {"type": "text", "text": ""}, "thinking": {"type": "thinking", "thinking": "", "signature": ""}}
+_DELTA = {"text": "text_delta", "thinking": "thinking_delta"}
 
 
 def message_start(msg_id: str, model: str | None, usage: dict | None = None) -> bytes:
@@ -110,7 +177,7 @@ async def encode_stream(chunks: AsyncIterator[dict], model: str | None,
             out: list[bytes] = []
             if not started:
                 started = True
-                blocks.msg_id = str(chunk.get("id") or "msg_relaykit")
+                blocks.msg_id = message_id(chunk.get("id"))
                 out.append(message_start(blocks.msg_id, chunk.get("model") or model))
             if chunk.get("usage"):
                 usage = chunk["usage"]
@@ -120,11 +187,9 @@ async def encode_stream(chunks: AsyncIterator[dict], model: str | None,
                 delta = choice.get("delta") or {}
                 thinking = delta.get("reasoning_content") or delta.get("reasoning")
                 if thinking:
-                    out += blocks.delta("thinking", {"type": "thinking", "thinking": "", "signature": ""},
-                                        {"type": "thinking_delta", "thinking": thinking})
+                    out += blocks.text("thinking", thinking)
                 if delta.get("content"):
-                    out += blocks.delta("text", {"type": "text", "text": ""},
-                                        {"type": "text_delta", "text": delta["content"]})
+                    out += blocks.text("text", delta["content"])
                 for tc in delta.get("tool_calls") or ():
                     out += blocks.tool(tc)
                 if choice.get("finish_reason"):
@@ -137,8 +202,8 @@ async def encode_stream(chunks: AsyncIterator[dict], model: str | None,
         yield scrub(error_event(error_payload(err)))
         return
     if not started:
-        yield message_start("msg_relaykit", model)
-    tail = blocks.close()
+        yield message_start(message_id(None), model)
+    tail = blocks.finish()
     tail.append(event("message_delta", {"type": "message_delta",
                                         "delta": {"stop_reason": stop_reason or "end_turn", "stop_sequence": None},
                                         "usage": anthropic_usage(usage)}))

@@ -7,6 +7,8 @@ name. The path decides the model (as on Azure, whatever the body says); everythi
 
 from __future__ import annotations
 
+import re
+
 from dialects.openai import decode_body, encode, encode_error
 from kernel.bodies import parse_json_body
 from kernel.call import Call
@@ -14,11 +16,19 @@ from kernel.errors import ClientError
 from kernel.plugins import DialectBase
 from kernel.registry import register_dialect
 
+# A part of a model name between slashes: not empty, not '.' or '..', no control characters.
+_PLAIN = re.compile(r"(?!\.{1,2}$)[^\x00-\x1f\x7f]+")
+
 
 def _model(call: Call) -> str:
     model = call.path_params.get("model")
     if not model:
         raise ClientError("the path names no deployment: expected /openai/deployments/{model}/...", param="model")
+    if not all(_PLAIN.fullmatch(part) for part in model.split("/")):
+        # A name may hold '/' (a relaykit model name such as "team/gpt-4o"; Azure's own deployment names cannot).
+        # It is only looked up, never put in a URL, but an empty, '.' or '..' part is no name anyone configured.
+        raise ClientError("the deployment name in the path has an empty, '.' or '..' part, or a control character",
+                          param="model")
     return model
 
 

@@ -136,7 +136,8 @@ class PathRouter:
                     by_pattern.setdefault(path, {}).update({m: p for m in p.methods})
                 else:
                     self.exact.setdefault(path, {}).update({m: p for m in p.methods})
-        for path, methods in by_pattern.items():
+        # Most literal text first: `{model:path}/chat/completions` is tried before `{model:path}/completions`.
+        for path, methods in sorted(by_pattern.items(), key=lambda kv: -len(re.sub(r"\{[^}]*\}", "", kv[0]))):
             self.patterns.append((_compile(path), methods))
 
     def match(self, path: str) -> tuple[dict[str, Pipeline] | None, dict[str, str]]:

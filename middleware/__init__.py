@@ -15,4 +15,5 @@ from middleware import (  # noqa: F401  (imported for registration)
     readiness,
     routing,
     spend,
+    upstream_limits,
 )

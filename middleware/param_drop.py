@@ -6,6 +6,9 @@ that set the caller gets a 400 naming the parameter and the provider, unless dro
 `--drop_params`), the nearest one deciding — and then it is dropped. `additional_drop_params` (deployment or
 request; nested paths such as `tools[*].input_examples`) are always dropped; `allowed_openai_params` forces
 a parameter through. Fields that are not OpenAI parameters are provider-specific and always passed on.
+
+A parameter that asks for nothing is dropped silently, never refused: an explicit null (null means "not set")
+or OpenAI's own default (`n: 1`, `logprobs: false`, which LangChain and others send with every request).
 """
 
 from __future__ import annotations
@@ -19,6 +22,18 @@ from kernel.registry import PROVIDERS, middleware
 # Fields every provider accepts: they are the request itself, not tunable parameters.
 _ALWAYS = frozenset({"model", "messages", "prompt", "input", "stream", "stream_options"})
 CHECKED = OPENAI_PARAMS - _ALWAYS
+# OpenAI's defaults for the parameters a provider most often lacks: sent with this value, it asks for nothing.
+_DEFAULTS = {"n": 1, "best_of": 1, "presence_penalty": 0, "frequency_penalty": 0, "logprobs": False, "echo": False}
+_NO_DEFAULT = object()
+
+
+def asks_nothing(key: str, value: object) -> bool:
+    """Whether `key: value` leaves the request as if it were not sent: null, or OpenAI's default (`n: true` is not
+    `n: 1`, nor `logprobs: 0` `logprobs: false`)."""
+    if value is None:
+        return True
+    default = _DEFAULTS.get(key, _NO_DEFAULT)
+    return (type(value) is bool) == (type(default) is bool) and value == default
 
 
 def _names(value: object, field: str) -> tuple[str, ...]:
@@ -72,12 +87,13 @@ class ParamDrop:
                 allowed = (*allowed, *_names(options.get("allowed_openai_params"), "allowed_openai_params"))
             extra = [k for k in body if k in refused and k not in allowed]
             if extra:
-                if not self.drop_on(call):
-                    names = ", ".join(repr(k) for k in extra)
+                wanted = [k for k in extra if not asks_nothing(k, body[k])]
+                if wanted and not self.drop_on(call):
+                    names = ", ".join(repr(k) for k in wanted)
                     raise UnsupportedParam(
-                        f"provider {d.provider!r} does not support parameter{'s' if len(extra) > 1 else ''} "
+                        f"provider {d.provider!r} does not support parameter{'s' if len(wanted) > 1 else ''} "
                         f"{names} (model {call.model!r}); remove it, allow it with allowed_openai_params, or "
-                        "set drop_params: true to drop unsupported parameters", param=extra[0])
+                        "set drop_params: true to drop unsupported parameters", param=wanted[0])
                 body = {k: v for k, v in body.items() if k not in extra}
         if body is original:
             return await next(call)

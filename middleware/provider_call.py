@@ -13,6 +13,7 @@ from kernel.errors import GatewayError
 from kernel.models import timeouts
 from kernel.registry import DIALECTS, PROVIDERS, middleware
 from kernel.transport import Upstream
+from middleware.ratelimit_names import copy_upstream
 from middleware.routing.credentials import apply_credentials
 
 
@@ -55,6 +56,7 @@ class ProviderCall:
         call.upstream_s += time.perf_counter() - t0
         if resp.status >= 400:
             raise provider.parse_error(resp.status, httpx.Headers(resp.headers), resp.body, d)
+        copy_upstream(resp.headers, call.reply_headers)  # only the allow-listed rate-limit names, prefixed
         wire = req.wire or provider.wire
         if resp.stream is not None:
             return Reply(status=resp.status, stream=resp.stream, wire=wire, decode_stream=_bind_stream(provider, call),

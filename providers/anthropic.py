@@ -64,8 +64,8 @@ class Anthropic(ProviderBase):
     endpoints = frozenset({"chat", "messages", "count_tokens"})
     supported_params = frozenset({
         "temperature", "top_p", "top_k", "stop", "max_tokens", "max_completion_tokens", "user", "tools",
-        "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort", "thinking", "n",
-    })
+        "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort", "thinking",
+    })  # not `n`: one choice per request, so n > 1 is param_drop's to refuse or drop (n: 1 asks nothing)
 
     def url(self, d: Deployment, endpoint: str) -> str:
         base = d.api_base or DEFAULT_BASE

@@ -193,3 +193,32 @@ def test_provider_stream_error_event_raises_typed_error():
 def test_error_envelope(err, status, kind):
     assert err.status == status
     assert orjson.loads(dialect.encode_error(err)) == {"type": "error", "error": {"type": kind, "message": err.message}}
+
+
+def _chunk(delta: dict, finish: str | None = None) -> dict:
+    return {"id": "chatcmpl-x1", "model": "gpt-4o", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def test_stream_holds_late_text_and_tools_until_the_open_tool_closes():
+    # Tool 1 starts first, tool 0 and then text arrive while it is open: each waits its turn, whole.
+    chunks = [_chunk({"tool_calls": [{"index": 1, "id": "call_b", "function": {"name": "b", "arguments": '{"x":'}}]}),
+              _chunk({"tool_calls": [{"index": 0, "id": "call_a", "function": {"name": "a", "arguments": "{}"}}]}),
+              _chunk({"content": "late "}),
+              _chunk({"tool_calls": [{"index": 1, "function": {"arguments": " 1}"}}]}),
+              _chunk({"content": "words"}),
+              _chunk({}, "tool_calls")]
+    events = sse_transcript(_drain(encode_stream(_aiter(chunks), "claude")))
+    blocks = [(e["data"]["index"], e["data"]["content_block"]) for e in events if e["event"] == "content_block_start"]
+    assert [(i, b["type"], b.get("id")) for i, b in blocks] == [(0, "tool_use", "call_b"), (1, "text", None),
+                                                                (2, "tool_use", "call_a")]
+    deltas = [(e["data"]["index"], e["data"]["delta"]) for e in events if e["event"] == "content_block_delta"]
+    assert deltas == [(0, {"type": "input_json_delta", "partial_json": '{"x":'}),
+                      (0, {"type": "input_json_delta", "partial_json": " 1}"}),
+                      (1, {"type": "text_delta", "text": "late words"}),
+                      (2, {"type": "input_json_delta", "partial_json": "{}"})]
+    order = [(e["event"], e["data"].get("index")) for e in events if e["event"].startswith("content_block_")]
+    opened = None
+    for name, index in order:  # one block at a time
+        assert (opened is None) if name == "content_block_start" else (index == opened)
+        opened = index if name != "content_block_stop" else None
+    assert events[0]["data"]["message"]["id"] == "msg_x1"

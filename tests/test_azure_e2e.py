@@ -48,6 +48,8 @@ def gateway(fake_azure, fake_openai, start_gateway, monkeypatch):
             azure_entry("azure-entra", "entra-deploy", fake_azure.url, azure_ad_token="entra-token"),
             azure_entry("azure-wrong-key", "my-gpt4o", fake_azure.url, api_key="not-the-key"),
             azure_entry("azure-policy", "policy", fake_azure.url, api_key="azure-key"),
+            azure_entry("team/gpt-4o", "team-deploy", fake_azure.url, api_key="azure-key"),
+            azure_entry("team/completions", "team-completions", fake_azure.url, api_key="azure-key"),
             {"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o-2024", "api_base": fake_openai.url + "/v1",
                                                         "api_key": "sk-upstream"}},
         ],
@@ -179,3 +181,48 @@ def test_images_speech_and_transcription(client, fake_azure):
     sent = fake_azure.requests[-1]
     assert sent["path"] == "/openai/deployments/my-gpt4o/audio/transcriptions"
     assert sent["form"]["model"] == "my-gpt4o"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_deployment_name_with_a_slash(gateway, fake_azure, stream):
+    # AzureOpenAI puts azure_deployment in the path as it is: /openai/deployments/team/gpt-4o/chat/completions.
+    client = openai.AzureOpenAI(azure_endpoint=gateway.url, azure_deployment="team/gpt-4o", api_version=CLIENT_VERSION,
+                                api_key=GATEWAY_KEY, max_retries=0)
+    out = client.chat.completions.create(model="ignored", messages=[{"role": "user", "content": "hi"}], stream=stream)
+    text = "".join(c.choices[0].delta.content or "" for c in out if c.choices) if stream else out.choices[0].message.content
+    assert text == "echo: hi"
+    sent = fake_azure.requests[-1]
+    assert sent["path"] == "/openai/deployments/team-deploy/chat/completions"
+    assert sent["body"]["model"] == "team-deploy"
+
+
+@pytest.mark.parametrize("spelling", ["team/gpt-4o", "team%2Fgpt-4o", "team%2fgpt-4o"])
+def test_slash_name_sent_plain_or_encoded(gateway, fake_azure, spelling):
+    r = httpx.post(f"{gateway.url}/openai/deployments/{spelling}/chat/completions", params={"api-version": CLIENT_VERSION},
+                   headers={"api-key": GATEWAY_KEY}, json={"messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text
+    assert fake_azure.requests[-1]["path"] == "/openai/deployments/team-deploy/chat/completions"
+
+
+def test_slash_name_ending_like_another_operation(gateway, fake_azure):
+    # "team/completions" + /embeddings and "team/gpt-4o" + /completions: the operation is the path's literal tail.
+    r = httpx.post(f"{gateway.url}/openai/deployments/team/gpt-4o/completions", params={"api-version": CLIENT_VERSION},
+                   headers={"api-key": GATEWAY_KEY}, json={"prompt": "hi"})
+    assert r.status_code == 200, r.text
+    assert fake_azure.requests[-1]["path"] == "/openai/deployments/team-deploy/completions"
+    r = httpx.post(f"{gateway.url}/openai/deployments/team/completions/chat/completions",
+                   params={"api-version": CLIENT_VERSION}, headers={"api-key": GATEWAY_KEY},
+                   json={"messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text
+    assert fake_azure.requests[-1]["path"] == "/openai/deployments/team-completions/chat/completions"
+
+
+# Encoded, as httpx would otherwise remove the dot segments before sending (a client that does not, sends these).
+@pytest.mark.parametrize("name", ["team//gpt-4o", "team%2F..%2Fgpt-4o", "team%2F.%2Fgpt-4o", "team%2F%2Fgpt-4o",
+                                  "team/%0agpt-4o", "%2E%2E/gpt-4o"])
+def test_slash_name_with_dot_or_empty_parts_is_refused(gateway, fake_azure, name):
+    r = httpx.post(f"{gateway.url}/openai/deployments/{name}/chat/completions", params={"api-version": CLIENT_VERSION},
+                   headers={"api-key": GATEWAY_KEY}, json={"messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == "model"
+    assert fake_azure.requests == []

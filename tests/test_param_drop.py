@@ -138,3 +138,17 @@ def test_no_deployment_or_non_dict_body_passes_through():
     nxt = RecordingNext()
     asyncio.run(ParamDrop(None, gw)(call, nxt))
     assert nxt.bodies == [None]
+
+
+def test_nulls_and_openai_defaults_are_dropped_not_refused():
+    body = {**BASE, "logprobs": False, "logit_bias": None, "top_logprobs": None, "temperature": 0.1}
+    sent, _ = run(gateway(), body)
+    assert sent == {**BASE, "temperature": 0.1}
+
+
+@pytest.mark.parametrize("param,value", [("logprobs", True), ("logprobs", 0), ("logit_bias", {}),
+                                         ("top_logprobs", 0)])
+def test_a_value_that_asks_for_something_is_still_refused(param, value):
+    with pytest.raises(UnsupportedParam) as info:
+        run(gateway(), {**BASE, param: value})
+    assert info.value.param == param

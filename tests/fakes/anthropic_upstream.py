@@ -7,7 +7,8 @@ request without x-api-key or anthropic-version, or without max_tokens.
 The model name is its cue: `fail-429`, `fail-529` (overloaded), `fail-400`, `context-too-long`,
 `stream-error` (an in-band `error` event after the first text delta), `thinking` (a thinking block
 first); any other model answers with text, or with a tool_use block when tools are given and the
-last turn is not a tool_result. Tests can also queue exact responses with `script`.
+last turn is not a tool_result. Tests can also queue exact responses with `script`, and set `extra_headers`
+(cleared by `clear`) for headers every answer carries, such as anthropic-ratelimit-*.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class FakeAnthropic:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.script: list[Response] = []
+        self.extra_headers: dict[str, str] = {}
         self.url = ""
         self.app = Starlette(routes=[Route("/v1/messages", self.messages, methods=["POST"]),
                                      Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"])])
@@ -123,6 +125,7 @@ class FakeAnthropic:
     def clear(self) -> None:
         self.requests.clear()
         self.script.clear()
+        self.extra_headers.clear()
 
     async def record(self, request: Request) -> tuple[dict | None, Response | None]:
         raw = await request.body()
@@ -144,6 +147,12 @@ class FakeAnthropic:
         return Response(orjson.dumps({"input_tokens": 10 + words}), media_type="application/json")
 
     async def messages(self, request: Request) -> Response:
+        resp = await self.answer_messages(request)
+        for name, value in self.extra_headers.items():
+            resp.headers[name] = value
+        return resp
+
+    async def answer_messages(self, request: Request) -> Response:
         body, refused = await self.record(request)
         if refused is not None:
             return refused

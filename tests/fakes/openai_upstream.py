@@ -4,7 +4,8 @@ The model name in a request is its cue: `fail-429`, `fail-500`, `fail-400`, `con
 `policy`, `slow-<seconds>`, `stream-break` (stream cut off after two chunks), `flaky-<n>-<tag>` (HTTP 500
 for the first n requests naming it, then answers; counts reset by `clear`), `ratelimit-<seconds>` (429 with
 that Retry-After), `slow-stream-<seconds>` (stream headers at once, first chunk after a delay); any other
-model answers. Tests can also queue exact responses with `script`.
+model answers. Tests can also queue exact responses with `script`, and set `extra_headers` (cleared by `clear`) for
+headers every answer carries, such as an upstream's x-ratelimit-*.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class FakeOpenAI:
         self.script: list[Response] = []
         self.counts: dict[str, int] = {}  # requests seen per `flaky-` model
         self.gate = threading.Event()  # model `gated` streams one chunk, then waits for the test to open this
+        self.extra_headers: dict[str, str] = {}
         routes = [Route(p, self.handle, methods=["GET", "POST", "DELETE"]) for p in (
             "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/moderations",
             "/v1/images/generations", "/v1/audio/speech", "/v1/audio/transcriptions", "/v1/audio/translations",
@@ -111,8 +113,15 @@ class FakeOpenAI:
         self.script.clear()
         self.counts.clear()
         self.gate.clear()
+        self.extra_headers.clear()
 
     async def handle(self, request: Request) -> Response:
+        resp = await self.answer(request)
+        for name, value in self.extra_headers.items():
+            resp.headers[name] = value
+        return resp
+
+    async def answer(self, request: Request) -> Response:
         raw = await request.body()
         ctype = request.headers.get("content-type", "")
         body = None
