@@ -9,6 +9,7 @@ from middleware import (  # noqa: F401  (imported for registration)
     info,
     limits,
     normalize,
+    observe,
     param_drop,
     provider_call,
     readiness,
