@@ -70,7 +70,8 @@ def test_unknown_keys_warn_once_each_and_are_ignored():
         "config.yaml: guardrails: not implemented by relaykit yet; ignored",
         "config.yaml: router_settings.redis_host: not implemented by relaykit yet; ignored",
         "config.yaml: general_settings.alerting: not implemented by relaykit yet; ignored",
-        "config.yaml: litellm_settings.success_callback: not implemented by relaykit yet; ignored",
+        "config.yaml: litellm_settings.success_callback[0]: callback 'langfuse' is not implemented by relaykit yet; "
+        "ignored (relaykit has: generic, generic_api, webhook, and loggers given as 'package.module:Name')",
         "config.yaml: model_list[0].litellm_params.frobnicate: not implemented by relaykit yet; ignored",
     ]
     d = settings.deployments[0]

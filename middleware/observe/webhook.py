@@ -23,6 +23,8 @@ MAX_BACKOFF = 30.0
 
 
 class Webhook(Outlet):
+    backoff = 0.5  # seconds before the first retry; doubled each time
+
     def __init__(self, name: str, settings, scrubber) -> None:
         super().__init__(f"webhook {name}", scrubber, max_queued=settings["max_queued"],
                          batch_size=settings["batch_size"], flush_interval=settings["flush_interval"])
@@ -32,7 +34,6 @@ class Webhook(Outlet):
         content_type = "application/x-ndjson" if self.ndjson else "application/json"
         self.client = httpx.AsyncClient(timeout=settings["timeout"],
                                         headers={"content-type": content_type, **settings["headers"]})
-        self.backoff = 0.5
 
     async def deliver(self, lines: list[bytes]) -> None:
         body = b"\n".join(lines) + b"\n" if self.ndjson else b"[" + b",".join(lines) + b"]"
