@@ -18,7 +18,7 @@ GATEWAY_FIELDS = frozenset({
     "metadata", "user_config", "fallbacks", "context_window_fallbacks", "content_policy_fallbacks",
     "num_retries", "drop_params", "additional_drop_params", "allowed_openai_params",
     "fastest_response", "tags", "caching", "cache", "guardrails", "mock_response", "mock_testing_fallbacks",
-    "request_timeout", "max_fallbacks", "model_info_id",
+    "request_timeout", "max_fallbacks", "model_info_id", "no-log",
 })
 
 # Credential fields a client may try to set; only honoured where the config allows it.

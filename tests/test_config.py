@@ -71,14 +71,14 @@ def test_unknown_keys_warn_once_each_and_are_ignored():
         "config.yaml: router_settings.redis_host: not implemented by relaykit yet; ignored",
         "config.yaml: general_settings.alerting: not implemented by relaykit yet; ignored",
         # prometheus is implemented (no warning); each other callback is named
-        "config.yaml: litellm_settings.success_callback: langfuse: not implemented by relaykit yet; ignored "
-        "(implemented: prometheus)",
+        "config.yaml: litellm_settings.success_callback[0]: callback 'langfuse' is not implemented by relaykit yet; "
+        "ignored (relaykit has: generic, generic_api, prometheus, webhook, and loggers given as 'package.module:Name')",
         "config.yaml: model_list[0].litellm_params.frobnicate: not implemented by relaykit yet; ignored",
     ]
     d = settings.deployments[0]
     assert dict(d.defaults) == {"temperature": 0.1}  # known request params become per-deployment defaults
     assert settings.drop_params is True
-    assert settings.callbacks == {"prometheus"}
+    assert [c.kind for c in settings.observe.of_kind("prometheus")] == ["prometheus"]
 
 
 def test_database_settings_are_read_not_warned_about(monkeypatch):

@@ -23,6 +23,7 @@ from attrs import Factory, frozen
 
 from kernel import registry
 from kernel.config.costs import cost_problems, fold_costs
+from kernel.config.observe import ObserveSettings, parse_callbacks
 from kernel.errors import ConfigError
 from kernel.models import EMPTY, ClientAuthRule, Deployment
 from kernel.params import OPENAI_PARAMS
@@ -67,6 +68,9 @@ class GeneralSettings:
     disable_spend_logs: bool = False  # keep spend counters and daily roll-ups, write no per-call rows
     allow_requests_on_db_unavailable: bool = False  # a key not in the cache passes (unchecked) while the store is down
     require_auth_for_metrics_endpoint: bool | None = None  # GET /metrics needs the master key (None: litellm_settings')
+    request_log_file: str | None = None  # one JSON line per call to this file (middleware/observe), rotated by size
+    request_log_max_bytes: int = 100 * 1024 * 1024
+    request_log_backup_count: int = 5
 
 
 @frozen
@@ -81,14 +85,14 @@ class LitellmSettings:
     set_verbose: bool = False
     max_budget: float | None = None  # the whole gateway's budget (USD), over budget_duration
     budget_duration: str | None = None
-    callbacks: list[str] = Factory(list)  # LiteLLM's logging switches: those in CALLBACKS work, others warn
+    # Request logs and callbacks (kernel/config/observe.py, middleware/observe/).
+    json_logs: bool = False
+    turn_off_message_logging: bool = False
+    global_disable_no_log_param: bool = False
+    callbacks: list[str] = Factory(list)
     success_callback: list[str] = Factory(list)
     failure_callback: list[str] = Factory(list)
     require_auth_for_metrics_endpoint: bool | None = None
-
-
-# The callback names relaykit implements (each by a sink in middleware/observe/); any other name gets a warning.
-CALLBACKS = frozenset({"prometheus"})
 
 
 @frozen
@@ -105,7 +109,7 @@ class Settings:
     data_dir: str | None = None  # where the embedded SQLite store lives (--data-dir); see kernel/store
     max_budget: float | None = None  # litellm_settings.max_budget: the global budget (middleware/spend/budget.py)
     budget_duration: str | None = None
-    callbacks: frozenset[str] = frozenset()  # the implemented callbacks switched on (e.g. "prometheus")
+    observe: ObserveSettings = Factory(ObserveSettings)  # request logs and callbacks (kernel/config/observe.py)
     metrics_auth: bool = True  # GET /metrics needs the master key (when one is set)
 
 
@@ -113,7 +117,8 @@ class Settings:
 _ROUTER_KEYS = frozenset(attrs.fields_dict(RouterSettings))
 _GENERAL_KEYS = frozenset(attrs.fields_dict(GeneralSettings))
 _LITELLM_KEYS = frozenset(attrs.fields_dict(LitellmSettings))
-_TOP_KEYS = frozenset({"model_list", "router_settings", "litellm_settings", "general_settings", "environment_variables"})
+_TOP_KEYS = frozenset({"model_list", "router_settings", "litellm_settings", "general_settings", "environment_variables",
+                       "callback_settings"})
 _PARAM_KEYS = frozenset({
     "model", "api_base", "base_url", "api_key", "api_version", "organization", "timeout", "stream_timeout",
     "rpm", "tpm", "weight", "num_retries", "max_retries", "drop_params", "additional_drop_params",
@@ -399,7 +404,7 @@ def parse_config(data: Any, source: str, *, drop_params: bool = False, debug: bo
     general = _structure(GeneralSettings, general_raw, "general_settings", problems, source)
     litellm = _structure(LitellmSettings, litellm_raw, "litellm_settings", problems, source)
     router = _fold_litellm_settings(router, litellm, router_raw)
-    callbacks = _callbacks(litellm, warnings, source)
+    observe = _observe(litellm, general, data.get("callback_settings") or {}, warnings, problems, source)
     deployments = []
     entries = list(data.get("model_list") or []) + list(extra_deployments or [])
     for i, entry in enumerate(entries):
@@ -433,21 +438,20 @@ def parse_config(data: Any, source: str, *, drop_params: bool = False, debug: bo
     return Settings(deployments=tuple(deployments), router=router, general=general,
                     drop_params=drop_params or litellm.drop_params, debug=debug or litellm.set_verbose,
                     source=source, warnings=tuple(warnings), max_budget=litellm.max_budget,
-                    budget_duration=litellm.budget_duration, callbacks=callbacks,
+                    budget_duration=litellm.budget_duration, observe=observe,
                     metrics_auth=True if metrics_auth is None else metrics_auth)
 
 
-def _callbacks(litellm: LitellmSettings, warnings: list[str], source: str) -> frozenset[str]:
-    """The implemented callback names of callbacks / success_callback / failure_callback; a warning for each other."""
-    on = set()
-    for field in ("callbacks", "success_callback", "failure_callback"):
-        for name in getattr(litellm, field):
-            if name in CALLBACKS:
-                on.add(name)
-            else:
-                warnings.append(f"{source}: litellm_settings.{field}: {name}: not implemented by relaykit yet; ignored "
-                                f"(implemented: {', '.join(sorted(CALLBACKS))})")
-    return frozenset(on)
+def _observe(litellm: LitellmSettings, general: GeneralSettings, callback_settings: dict, warnings: list[str],
+             problems: list[str], source: str) -> ObserveSettings:
+    lists = {"callbacks": litellm.callbacks, "success_callback": litellm.success_callback,
+             "failure_callback": litellm.failure_callback}
+    return ObserveSettings(
+        json_logs=litellm.json_logs, turn_off_message_logging=litellm.turn_off_message_logging,
+        global_disable_no_log_param=litellm.global_disable_no_log_param,
+        request_log_file=general.request_log_file, request_log_max_bytes=general.request_log_max_bytes,
+        request_log_backup_count=general.request_log_backup_count,
+        callbacks=parse_callbacks(lists, callback_settings, warnings, problems, source))
 
 
 MIN_MASTER_KEY = 16

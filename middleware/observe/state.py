@@ -82,7 +82,7 @@ async def _mark_self_dead() -> None:
 
 def metrics_of(gateway) -> MetricsState | None:
     """The process's metrics, or None when the config does not switch them on."""
-    if "prometheus" not in gateway.settings.callbacks:
+    if not gateway.settings.observe.of_kind("prometheus"):
         return None
     state = gateway.shared.get("metrics")
     if state is None:

@@ -47,6 +47,7 @@ class Meter:
         self.sinks = sinks_of(gateway)
         self.prices = PriceBook.of(gateway)
         self.routing = routing_of(gateway)
+        self.scrubber = gateway.scrubber
 
     async def __call__(self, call: Call, next: Next) -> Reply:
         sinks = self.sinks
@@ -59,7 +60,7 @@ class Meter:
         try:
             reply = await next(call)
         except GatewayError as err:
-            self.finish(call, None, err.type, None)
+            self.finish(call, None, err.type, None, message=err.message)
             raise
         except BaseException:
             self.finish(call, None, "cancelled", None)
@@ -118,6 +119,7 @@ class Meter:
         events = 0
         first_at = None
         error = "cancelled"  # until the stream ends on its own: the client went away
+        message = None
         pending = b""  # the unfinished last line of a raw chunk that holds a usage event
         try:
             async for chunk in stream:
@@ -143,12 +145,12 @@ class Meter:
                 yield pending
             error = None
         except GatewayError as err:
-            error = err.type
+            error, message = err.type, err.message
             raise
         finally:
             if usage is None and error in (None, "cancelled"):
                 usage = extract.estimate(call.body, len(call.raw), events)
-            self.finish(call, usage, error, first_at)
+            self.finish(call, usage, error, first_at, message=message)
             aclose = getattr(stream, "aclose", None)
             if aclose is not None and error == "cancelled":
                 try:
@@ -159,8 +161,9 @@ class Meter:
     # -- settling ------------------------------------------------------------------------------------------------
 
     def finish(self, call: Call, usage: Usage | None, error: str | None, first_at: float | None,
-               reply: Reply | None = None) -> None:
-        """Price the call, run its on_done hooks once, queue its spend row and tell the sinks."""
+               reply: Reply | None = None, message: str | None = None) -> None:
+        """Price the call, run its on_done hooks once, queue its spend row and tell the sinks. `message`: a failure's
+        error text, told to the sinks (not a spend-log column) with every secret masked as `error_message`."""
         spend = call.spend
         if spend is None or spend.done:
             return
@@ -184,7 +187,10 @@ class Meter:
         record = self._row(call, usage, error, ok, first_at)
         if state is not None:
             state.writer.add(record, tuple(spend.charged))
-        for sink in self.sinks:
+        sinks = self.sinks
+        if sinks and message is not None:
+            record = {**record, "error_message": self.scrubber.scrub(message, call)}
+        for sink in sinks:
             _safely(sink.finish, call, record, reply)
 
     def _row(self, call: Call, usage: Usage | None, error: str | None, ok: bool,
