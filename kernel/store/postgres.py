@@ -54,6 +54,10 @@ def _encode(kind: str | None, value: Any) -> Any:
     return value
 
 
+# _encode as a table, for batches (sql.statement's by_kind); a kind not listed goes to asyncpg as it is.
+_BY_KIND = {JSON: lambda v: orjson.dumps(v).decode(), REAL: float}
+
+
 def _decode(kind: str | None, value: Any) -> Any:
     if kind == JSON and value is not None:
         return orjson.loads(value)
@@ -169,7 +173,7 @@ class PostgresStore(Store):
         statements = []
         for op in ops:
             t = migrate.table(op.table)
-            statements.append((op, *sql.statement(op, t, _ph, lambda c, v, t=t: _encode(t.kinds.get(c), v))))
+            statements.append((op, *sql.statement(op, t, _ph, lambda c, v, t=t: _encode(t.kinds.get(c), v), _BY_KIND)))
         try:
             async with self._acquire() as conn, conn.transaction():
                 counts = []

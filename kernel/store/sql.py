@@ -145,8 +145,10 @@ def summed(table: Table, name: str, value: Any) -> Any:
     return value
 
 
-def statement(op: Op, table: Table, ph: Placeholder, encode: Callable[[str, Any], Any]) -> tuple[str, list]:
-    """One write operation as (sql, params)."""
+def statement(op: Op, table: Table, ph: Placeholder, encode: Callable[[str, Any], Any],
+              by_kind: Mapping[str, Callable[[Any], Any]] | None = None) -> tuple[str, list]:
+    """One write operation as (sql, params). `by_kind` (column kind → converter; a kind not in it passes as is)
+    is the backend's `encode` as a table, for the batch path."""
     if isinstance(op, Insert):
         names = list(op.row)
         cols = ", ".join(_col(table, n) for n in names)
@@ -164,7 +166,20 @@ def statement(op: Op, table: Table, ph: Placeholder, encode: Callable[[str, Any]
             sql += " ON CONFLICT DO NOTHING"
         if any(row.keys() != op.rows[0].keys() for row in op.rows):
             raise ValueError(f"{table.name}: InsertMany rows must all have the same columns")
-        return sql, [[encode(n, row[n]) for n in names] for row in op.rows]
+        # One converter per column, found once: a batch of thousands of rows is not re-dispatched per value.
+        convert = [by_kind.get(table.kinds[n]) for n in names] if by_kind is not None else None
+        if convert is None:
+            return sql, [[encode(n, row[n]) for n in names] for row in op.rows]
+        typed = [(i, f) for i, f in enumerate(convert) if f is not None]
+        out = []
+        for row in op.rows:
+            values = [row[n] for n in names]
+            for i, f in typed:
+                v = values[i]
+                if v is not None:
+                    values[i] = f(v)
+            out.append(values)
+        return sql, out
     if isinstance(op, Upsert):
         names = list(op.row)
         cols = ", ".join(_col(table, n) for n in names)

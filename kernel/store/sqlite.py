@@ -60,6 +60,12 @@ def _encode(kind: str | None, value: Any) -> Any:
     return value
 
 
+# _encode as a table, for batches (sql.statement's by_kind); a kind not listed is stored as it is.
+_BY_KIND = {JSON: lambda v: orjson.dumps(v).decode(),
+            TS: lambda v: (v if v.tzinfo is UTC else v.astimezone(UTC)).isoformat(timespec="microseconds"),
+            BOOL: lambda v: int(bool(v)), REAL: float}
+
+
 def _decode(kind: str | None, value: Any) -> Any:
     if value is None:
         return None
@@ -196,7 +202,7 @@ class SQLiteStore(Store):
         statements = []
         for op in ops:
             t = migrate.table(op.table)
-            statements.append((op, *sql.statement(op, t, _ph, lambda c, v, t=t: _encode(t.kinds.get(c), v))))
+            statements.append((op, *sql.statement(op, t, _ph, lambda c, v, t=t: _encode(t.kinds.get(c), v), _BY_KIND)))
         return await self._run(self._write, statements)
 
     def _write(self, statements) -> list[int]:
