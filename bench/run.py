@@ -64,6 +64,24 @@ def anthropic_support() -> dict[str, bool]:
             "anthropic dialect": "anthropic" in registry.DIALECTS and messages}
 
 
+def observe_settings(observe: list[str], work_dir: Path, upstream_url: str) -> dict:
+    """The config that switches on the observability sinks named by --observe: metrics, logs (JSON lines to a
+    file in the run's temp dir), otel (OTLP/HTTP to the built-in upstream, which accepts any POST)."""
+    litellm: dict = {}
+    general: dict = {}
+    callbacks = [name for name in observe if name in ("prometheus", "otel")]
+    if "metrics" in observe:
+        callbacks.append("prometheus")
+    if callbacks:
+        litellm["callbacks"] = sorted(set(callbacks))
+    if "logs" in observe:
+        general["request_log_file"] = str(work_dir / "requests.jsonl")
+    extra: dict = {"litellm_settings": litellm, "general_settings": general}
+    if "otel" in observe:
+        extra["callback_settings"] = {"otel": {"endpoint": upstream_url + "/v1/traces"}}
+    return extra
+
+
 def gateway_config(upstream_url: str, stream_url: str, support: dict[str, bool]) -> dict:
     def openai(name: str, base: str) -> dict:
         return {"model_name": name, "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": base + "/v1",
@@ -231,7 +249,11 @@ class Bench:
         for url in {upstream_url, stream_url}:
             wait_http(Target(url + "/v1/chat/completions", b"{}", {}), 10)
         config = Path(tempfile.mkdtemp(prefix="relaykit-bench-")) / "config.yaml"
-        config.write_text(yaml.safe_dump(gateway_config(upstream_url, stream_url, support)))
+        settings = gateway_config(upstream_url, stream_url, support)
+        extra = observe_settings(a.observe, config.parent, stream_url)
+        settings["general_settings"].update(extra.pop("general_settings"))
+        settings.update({k: v for k, v in extra.items() if v})
+        config.write_text(yaml.safe_dump(settings))
         t0 = time.perf_counter()
         gw_proc = self.start([sys.executable, "-m", "kernel.serve.cli", "--config", str(config), "--host", "127.0.0.1",
                               "--port", str(gw_port), "--num_workers", str(a.workers)],
@@ -241,7 +263,7 @@ class Bench:
         pids = tree_pids(gw_proc.pid)
         out: dict = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
-            "driver": self.driver, "upstream": self.upstream_kind, "workers": a.workers,
+            "driver": self.driver, "upstream": self.upstream_kind, "workers": a.workers, "observe": a.observe,
             "duration_s": a.duration, "repeat": a.repeat, "load_before": load(),
             "startup_s": round(startup, 3), "cases": {}, "skipped": {},
         }
@@ -362,6 +384,8 @@ def parser() -> argparse.ArgumentParser:
                    help="also measure bench/floor.py, a bare pass-through on the same stack with no pipeline")
     p.add_argument("--soak", type=int, default=0, help="also send this many requests and report RSS growth")
     p.add_argument("--quick", action="store_true", help="tiny runs: checks the harness end to end")
+    p.add_argument("--observe", nargs="*", default=[], choices=("metrics", "logs", "otel"),
+                   help="switch on observability sinks: metrics (prometheus), logs (JSON lines to a file), otel")
     p.add_argument("--out", help="results file (default bench/results/<UTC time>.json)")
     return p
 

@@ -19,6 +19,8 @@ from typing import Any
 log = logging.getLogger("relaykit.observe")
 
 MAX_QUEUED = 10_000  # lines waiting for the writer thread (each a few KB with bodies: tens of MB at most)
+BATCH = 512  # lines written as one record (one write and one size check), and the backlog that wakes the thread
+INTERVAL = 0.2  # seconds the thread otherwise sleeps between batches: a line reaches the file within this
 
 
 def stdout_handler() -> logging.Handler:
@@ -53,26 +55,42 @@ class LineWriter:
                 log.warning("request log %s: writer behind, %d records dropped so far", self.name, self.dropped)
             return
         self.queue.append((line, call))
-        self.wake.set()
+        if len(self.queue) >= BATCH:  # otherwise the thread comes by itself: waking it per line costs the loop
+            self.wake.set()
 
     def _run(self) -> None:
         while True:
-            self.wake.wait()
+            self.wake.wait(INTERVAL)
             self.wake.clear()
             self._drain()
             if self.closing and not self.queue:
                 return
 
     def _drain(self) -> None:
+        """Lines in chunks, each chunk one handler record: one write, one flush and one rotation check per chunk. A
+        chunk stays under a rotating file's size limit, so files keep to it and rotation never splits a line."""
         queue, scrub, handler = self.queue, self.scrubber.scrub_bytes, self.handler
+        limit = getattr(handler, "maxBytes", 0) or float("inf")
         while queue:
-            data, call = queue.popleft()
-            try:
-                text = scrub(data, call).decode("utf-8", "replace")
-                handler.handle(logging.makeLogRecord({"msg": text, "levelno": logging.INFO, "levelname": "INFO"}))
-                self.written += 1
-            except Exception:  # a full disk must not kill the thread: the next line may fit
-                log.exception("request log %s: a record could not be written", self.name)
+            batch = [scrub(data, call) for data, call in (queue.popleft() for _ in range(min(BATCH, len(queue))))]
+            chunk: list[bytes] = []
+            size = 0
+            for line in batch:
+                if chunk and size + len(line) + 1 >= limit:
+                    self._emit(chunk)
+                    chunk, size = [], 0
+                chunk.append(line)
+                size += len(line) + 1
+            if chunk:
+                self._emit(chunk)
+
+    def _emit(self, lines: list[bytes]) -> None:
+        try:
+            text = b"\n".join(lines).decode("utf-8", "replace")
+            self.handler.handle(logging.makeLogRecord({"msg": text, "levelno": logging.INFO, "levelname": "INFO"}))
+            self.written += len(lines)
+        except Exception:  # a full disk must not kill the thread: the next chunk may fit
+            log.exception("request log %s: %d records could not be written", self.name, len(lines))
 
     async def stop(self) -> None:
         """Write what is queued, then close the file (run at shutdown)."""
