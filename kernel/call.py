@@ -25,6 +25,7 @@ class Attempt:
     kind: str = "primary"  # primary · retry · fallback
     delay: float = 0.0  # seconds the retry after this failure waited first (0: it went on at once)
     status: int = 0  # the failure's HTTP status (0: it has none)
+    at: float = 0.0  # perf_counter when it ended (traces place its span from this and `ms`)
 
 
 @define(slots=True, eq=False)

@@ -61,7 +61,7 @@ def test_unknown_keys_warn_once_each_and_are_ignored():
     settings = parse_config({
         "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/gpt-4o", "temperature": 0.1,
                                                               "frobnicate": 1}}],
-        "litellm_settings": {"drop_params": True, "success_callback": ["langfuse"], "callbacks": ["prometheus"]},
+        "litellm_settings": {"drop_params": True, "success_callback": ["datadog"], "callbacks": ["prometheus"]},
         "general_settings": {"alerting": ["slack"]},
         "router_settings": {"redis_host": "localhost"},
         "guardrails": [],
@@ -71,8 +71,9 @@ def test_unknown_keys_warn_once_each_and_are_ignored():
         "config.yaml: router_settings.redis_host: not implemented by relaykit yet; ignored",
         "config.yaml: general_settings.alerting: not implemented by relaykit yet; ignored",
         # prometheus is implemented (no warning); each other callback is named
-        "config.yaml: litellm_settings.success_callback[0]: callback 'langfuse' is not implemented by relaykit yet; "
-        "ignored (relaykit has: generic, generic_api, prometheus, webhook, and loggers given as 'package.module:Name')",
+        "config.yaml: litellm_settings.success_callback[0]: callback 'datadog' is not implemented by relaykit yet; "
+        "ignored (relaykit has: generic, generic_api, langfuse, otel, prometheus, webhook, and loggers given as "
+        "'package.module:Name')",
         "config.yaml: model_list[0].litellm_params.frobnicate: not implemented by relaykit yet; ignored",
     ]
     d = settings.deployments[0]

@@ -246,12 +246,12 @@ def test_a_users_logger_gets_successes_only_from_success_callback(fake_openai, s
 
 def test_callback_names_relaykit_lacks_still_warn_and_the_rest_do_not():
     settings = parse_config({
-        "litellm_settings": {"json_logs": True, "turn_off_message_logging": True, "callbacks": ["otel", "webhook"],
-                             "success_callback": ["langfuse", "tests.request_loggers:Collect"]},
+        "litellm_settings": {"json_logs": True, "turn_off_message_logging": True, "callbacks": ["datadog", "webhook"],
+                             "success_callback": ["s3", "tests.request_loggers:Collect"]},
         "callback_settings": {"webhook": {"endpoint": "http://127.0.0.1:1/x"}},
         "general_settings": {"request_log_file": "/tmp/x.jsonl"}}, "config.yaml")
     warned = [w for w in settings.warnings if "not implemented" in w]
-    assert len(warned) == 2 and "'otel'" in warned[0] and "'langfuse'" in warned[1]
+    assert len(warned) == 2 and "'datadog'" in warned[0] and "'s3'" in warned[1]
     assert [(c.name, c.kind) for c in settings.observe.callbacks] == [
         ("webhook", "webhook"), ("tests.request_loggers:Collect", "logger")]
 

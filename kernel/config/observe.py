@@ -16,10 +16,13 @@ from typing import Any
 
 from attrs import frozen
 
+from kernel.config.traces import trace_settings
 from kernel.models import EMPTY
 
-# Built-in callback names → what serves them (metrics: middleware/observe/state.py; webhooks: webhook.py).
-KINDS: dict[str, str] = {"prometheus": "prometheus", "webhook": "webhook", "generic_api": "webhook", "generic": "webhook"}
+# Built-in callback names → what serves them (metrics: middleware/observe/state.py; webhooks: webhook.py;
+# traces: traces.py, with `langfuse` as OTLP towards Langfuse's endpoint, kernel/config/traces.py).
+KINDS: dict[str, str] = {"prometheus": "prometheus", "webhook": "webhook", "generic_api": "webhook", "generic": "webhook",
+                         "otel": "otel", "langfuse": "otel"}
 LISTS = {"callbacks": frozenset({"success", "failure"}), "success_callback": frozenset({"success"}),
          "failure_callback": frozenset({"failure"})}
 _EVENT_TYPES = {"llm_api_success": "success", "llm_api_failure": "failure"}  # LiteLLM's generic_api event_types
@@ -32,7 +35,7 @@ class Callback:
     """One callback entry: its name as written, what serves it, which calls it gets, and its own settings."""
 
     name: str
-    kind: str  # webhook · logger · (prometheus, otel, ... as their sinks land)
+    kind: str  # webhook · logger · prometheus · otel
     events: frozenset[str]  # success, failure
     settings: Mapping[str, Any] = EMPTY  # a webhook's endpoint, headers, ...; a logger's import path
 
@@ -62,12 +65,13 @@ def parse_callbacks(litellm: Mapping[str, Any], callback_settings: Mapping[str, 
             if known is not None:
                 found[name] = Callback(name, known.kind, known.events | events, known.settings)
                 continue
+            known_problems = len(problems)
             entry = _entry(name, events, callback_settings.get(name), where, problems)
-            if entry is None:
+            if entry is None and len(problems) == known_problems:  # else: a known name, wrongly set up (said)
                 warnings.append(f"{where}: callback {name!r} is not implemented by relaykit yet; ignored "
                                 "(relaykit has: " + ", ".join(sorted(KINDS)) + ", and loggers given as "
                                 "'package.module:Name')")
-            else:
+            elif entry is not None:
                 found[name] = entry
     for name in callback_settings:
         if name not in found:
@@ -84,6 +88,9 @@ def _entry(name: str, events: frozenset[str], own: Any, where: str, problems: li
         kind = "webhook"
     if kind is None:
         return None
+    if kind == "otel":
+        settings = trace_settings(name, own, where, problems)
+        return None if settings is None else Callback(name, kind, events, settings)
     if kind != "webhook":
         return Callback(name, kind, events, MappingProxyType(dict(own or {})))
     return _webhook(name, events, own or {}, where, problems)

@@ -199,11 +199,9 @@ class SQLiteStore(Store):
     # -- writes ---------------------------------------------------------------------------------------------
 
     async def write(self, ops: Sequence[Op]) -> list[int]:
-        statements = []
-        for op in ops:
-            t = migrate.table(op.table)
-            statements.append((op, *sql.statement(op, t, _ph, lambda c, v, t=t: _encode(t.kinds.get(c), v), _BY_KIND)))
-        return await self._run(self._write, statements)
+        # The SQL and its parameters are built on the store's thread too: encoding a spend batch of thousands of
+        # rows on the event loop would stall every request for as long.
+        return await self._run(lambda: self._write(_statements(ops)))
 
     def _write(self, statements) -> list[int]:
         conn = self._conn
@@ -225,6 +223,14 @@ class SQLiteStore(Store):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def _statements(ops: Sequence[Op]) -> list[tuple]:
+    out = []
+    for op in ops:
+        t = migrate.table(op.table)
+        out.append((op, *sql.statement(op, t, _ph, lambda c, v, t=t: _encode(t.kinds.get(c), v), _BY_KIND)))
+    return out
 
 
 def _open_problem(path: str, exc: BaseException) -> str:

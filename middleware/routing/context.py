@@ -147,7 +147,7 @@ class RoutingContext:
     def failed(self, call: Call, d: Deployment, err: GatewayError, ms: float) -> None:
         """Note a failed attempt on the call, and count it toward the deployment's cooldown when it is
         the deployment's fault (see policy.cooldown_count for the rule)."""
-        call.attempts.append(Attempt(d.id, type(err).__name__, ms, status=err.status))
+        call.attempts.append(Attempt(d.id, type(err).__name__, ms, status=err.status, at=time.perf_counter()))
         if not isinstance(err, UpstreamError):
             return
         if call.use_client_credentials:

@@ -109,7 +109,9 @@ class SpendWriter:
             rows = sum(1 for kind, _, _ in items if kind == "row")
             self.rows_queued -= rows
             try:
-                await self.store.write(self._ops(items))
+                # Folding thousands of rows into counters is done off the event loop, which keeps serving.
+                ops = await asyncio.to_thread(self._ops, items)
+                await self.store.write(ops)
             except (StoreError, OSError) as exc:
                 self.queue.extendleft(reversed(items))
                 self.rows_queued += rows
