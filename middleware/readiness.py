@@ -6,7 +6,7 @@
 - `redis`: "not configured" (relaykit keeps its state in process and in the database; it uses no Redis);
 - `request_logs`: "ok", "degraded" (an outlet's writes or deliveries fail, or its queue is full and records are
   dropped) or "not configured", with each outlet's queue depth, drops and last error;
-- `metrics`: "on" or "off".
+- `metrics`: "on" or "off"; `traces`: "on" (callbacks otel or langfuse) or "off".
 Only the database makes readiness 503: without it keys cannot be checked and spend piles up in memory. A
 degraded log sink is listed in `degraded` but stays 200: client calls do not wait on it (its queue is bounded
 and its own task sends), so taking the process out of the load balancer would turn lost logs into lost traffic.
@@ -58,7 +58,7 @@ class Readiness:
     async def __call__(self, call: Call, next: Next) -> Reply:
         db = await self.database()
         deps = {"database": db, "redis": {"state": "not configured"},
-                "request_logs": {"state": "not configured"}, "metrics": {"state": "off"}}
+                "request_logs": {"state": "not configured"}, "metrics": {"state": "off"}, "traces": {"state": "off"}}
         for sink in self.sinks:
             health = getattr(sink, "health", None)
             if health is not None:

@@ -102,9 +102,14 @@ def test_health_without_background_checks_still_probes_on_request(fake_openai, s
     assert probes_of(fake_openai, "fail-500") == 1  # probed now, once
 
 
-def test_readiness_lists_each_dependency(fake_openai, start_gateway, tmp_path):
+def test_readiness_lists_each_dependency(fake_openai, start_gateway, tmp_path, monkeypatch):
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from middleware.observe import traces
+
+    monkeypatch.setattr(traces, "exporter_factory", lambda settings: InMemorySpanExporter())
     gw = start_gateway({"model_list": [deployment("gpt-4o", "gpt-4o", fake_openai)],
-                        "litellm_settings": {"callbacks": ["prometheus"]},
+                        "litellm_settings": {"callbacks": ["prometheus", "otel"]},
                         "general_settings": {"request_log_file": str(tmp_path / "calls.jsonl")}})
     openai.OpenAI(api_key="unused", base_url=gw.url + "/v1").chat.completions.create(model="gpt-4o", messages=HI)
     ready = httpx.get(gw.url + "/health/readiness")
@@ -113,7 +118,7 @@ def test_readiness_lists_each_dependency(fake_openai, start_gateway, tmp_path):
     assert body["status"] == "healthy" and body["db"] == "not configured" and body["degraded"] == []
     deps = body["dependencies"]
     assert deps["database"] == {"state": "not configured"} and deps["redis"] == {"state": "not configured"}
-    assert deps["metrics"]["state"] == "on"
+    assert deps["metrics"]["state"] == "on" and deps["traces"] == {"state": "on"}
     (outlet,) = deps["request_logs"]["outlets"]
     assert deps["request_logs"]["state"] == "ok" and outlet["name"] == "file" and outlet["dropped"] == 0
     until(lambda: httpx.get(gw.url + "/health/readiness").json()["dependencies"]["request_logs"]["outlets"][0]
@@ -124,6 +129,7 @@ def test_readiness_without_sinks_says_they_are_off(fake_openai, start_gateway):
     gw = start_gateway({"model_list": [deployment("gpt-4o", "gpt-4o", fake_openai)]})
     deps = httpx.get(gw.url + "/health/readiness").json()["dependencies"]
     assert deps["request_logs"] == {"state": "not configured"} and deps["metrics"] == {"state": "off"}
+    assert deps["traces"] == {"state": "off"}
 
 
 def test_a_failing_webhook_is_degraded_but_readiness_stays_200(fake_openai, start_gateway):
