@@ -71,6 +71,8 @@ class GeneralSettings:
     request_log_file: str | None = None  # one JSON line per call to this file (middleware/observe), rotated by size
     request_log_max_bytes: int = 100 * 1024 * 1024
     request_log_backup_count: int = 5
+    background_health_checks: bool = False  # probe every deployment in the background (middleware/routing/probes.py)
+    health_check_interval: float = 300.0  # seconds between background runs (LiteLLM's default)
 
 
 @frozen

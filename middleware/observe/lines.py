@@ -43,6 +43,7 @@ class LineWriter:
         self.queue: deque[tuple[bytes, Any]] = deque()
         self.dropped = 0
         self.written = 0
+        self.last_error: str | None = None  # the last write's failure, cleared by the next line written
         self.closing = False
         self.wake = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"relaykit-{name}", daemon=True)
@@ -89,8 +90,17 @@ class LineWriter:
             text = b"\n".join(lines).decode("utf-8", "replace")
             self.handler.handle(logging.makeLogRecord({"msg": text, "levelno": logging.INFO, "levelname": "INFO"}))
             self.written += len(lines)
-        except Exception:  # a full disk must not kill the thread: the next chunk may fit
+            self.last_error = None
+        except Exception as exc:  # a full disk must not kill the thread: the next chunk may fit
             log.exception("request log %s: %d records could not be written", self.name, len(lines))
+            self.last_error = f"{type(exc).__name__}: {exc}"
+
+    def health(self) -> dict:
+        """For readiness: degraded while writes fail or the queue is full (lines are being dropped)."""
+        full = len(self.queue) >= self.max_queued
+        return {"name": self.name, "state": "degraded" if self.last_error or full else "ok",
+                "queued": len(self.queue), "max_queued": self.max_queued, "dropped": self.dropped,
+                "written": self.written, "last_error": self.scrubber.scrub(self.last_error or "") or None}
 
     async def stop(self) -> None:
         """Write what is queued, then close the file (run at shutdown)."""

@@ -55,6 +55,8 @@ class UserLogger(Outlet):
                 if inspect.isawaitable(done):
                     await done
                 self.sent += 1
-            except Exception:  # the user's bug: logged, that record lost, the rest still delivered
+                self.last_error = None
+            except Exception as exc:  # the user's bug: logged, that record lost, the rest still delivered
                 log.exception("request log %s: log() failed", self.name)
+                self.last_error = f"log() raised {type(exc).__name__}"
                 self.lost(1, "log() raised")

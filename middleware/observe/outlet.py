@@ -29,6 +29,7 @@ class Outlet:
         self.queue: deque[tuple[bytes, Any]] = deque()
         self.dropped = 0  # records lost: queue full, or a batch that failed for good
         self.sent = 0
+        self.last_error: str | None = None  # why the last delivery failed; None once a batch goes through
         self.closing = False
         self.wake: asyncio.Event | None = None
         self.task: asyncio.Task | None = None
@@ -64,14 +65,22 @@ class Outlet:
                 lines = [scrub(data, call) for data, call in batch]
                 try:
                     await self.deliver(lines)
-                except Exception:  # an outlet's bug loses its batch, not the task
+                except Exception as exc:  # an outlet's bug loses its batch, not the task
                     log.exception("request log %s: a batch could not be delivered", self.name)
+                    self.last_error = type(exc).__name__
                     self.lost(len(lines), "delivery failed")
             if self.closing:
                 return
 
     async def deliver(self, lines: list[bytes]) -> None:
         raise NotImplementedError
+
+    def health(self) -> dict:
+        """For readiness: degraded while deliveries fail or the queue is full (records are being dropped)."""
+        full = len(self.queue) >= self.max_queued
+        return {"name": self.name, "state": "degraded" if self.last_error or full else "ok",
+                "queued": len(self.queue), "max_queued": self.max_queued, "dropped": self.dropped,
+                "sent": self.sent, "last_error": self.scrubber.scrub(self.last_error) if self.last_error else None}
 
     async def stop(self) -> None:
         self.closing = True

@@ -31,6 +31,12 @@ class RequestLogSink:
     def start(self, call) -> None:
         pass
 
+    def health(self) -> dict:
+        """For readiness: each outlet's state; degraded when any is (logs are being lost or delayed)."""
+        outlets = [o.health() for o, _ in self.outlets]
+        state = "degraded" if any(o["state"] != "ok" for o in outlets) else "ok"
+        return {"request_logs": {"state": state, "outlets": outlets}}
+
     def finish(self, call, record: dict[str, Any], reply) -> None:
         targets = self.on_success if record["status"] == "success" else self.on_failure
         if not targets:

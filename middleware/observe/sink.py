@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from middleware.observe import multiproc
 from middleware.observe.families import Families
 
 RETRIES_HEADER = "x-relaykit-attempted-retries"  # set by middleware/routing/retry.py and fallback.py
@@ -29,6 +30,10 @@ class MetricsSink:
         self.children: dict[tuple, tuple] = {}
         self.flights: dict[str, Any] = {}
         self.cooling_seen: dict[str, float] = {}  # model id → the cooldown end already counted
+
+    def health(self) -> dict:
+        """For readiness: metrics are on (a scrape reads memory, or with workers the multiprocess directory)."""
+        return {"metrics": {"state": "on", "multiprocess": multiproc.enabled()}}
 
     def start(self, call) -> None:
         child = self.flights.get(call.route)

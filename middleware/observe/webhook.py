@@ -41,7 +41,10 @@ class Webhook(Outlet):
             why = await self._post(body)
             if why is None:
                 self.sent += len(lines)
+                self.last_error = None
                 return
+            # For readiness, which anyone may read: the failure without the URL (it may carry a token).
+            self.last_error = why.split(" from ", 1)[0]
             if why.startswith("refused"):
                 break
             if attempt < self.max_retries:

@@ -162,6 +162,19 @@ class RoutingContext:
             kind, allowed = counted
             self.state.record_failure(state_key(d), kind, allowed, self.settings.cooldown_time, time.monotonic())
 
+    def mark_unhealthy(self, d: Deployment, now: float) -> None:
+        """A failed health probe (middleware/routing/probes.py): the deployment cools down for cooldown_time at
+        once, as past allowed_fails; a probe is a deliberate check, so one failure is enough."""
+        self.state.record_failure(state_key(d), "*", 0, self.settings.cooldown_time, now)
+
+    def mark_healthy(self, d: Deployment) -> None:
+        """A passing health probe: the deployment answers again, so its cooldown and failure counts end now."""
+        key = state_key(d)
+        self.state.cooling.pop(key, None)
+        stats = self.state.stats.get(key)
+        if stats is not None:
+            stats.fails.clear()
+
     # -- retries and fallbacks ------------------------------------------------------------------------------
 
     def retries_for(self, err: GatewayError, call: Call) -> int:

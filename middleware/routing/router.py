@@ -18,6 +18,7 @@ from kernel.errors import GatewayError, UpstreamTimeout
 from kernel.models import Deployment, timeouts
 from kernel.registry import middleware
 from middleware.routing.context import RoutingContext, routing_of
+from middleware.routing.probes import background_health_of
 from middleware.routing.state import current_minute, state_key
 
 _NOTHING = object()
@@ -28,6 +29,7 @@ class Router:
     def __init__(self, options, gateway) -> None:
         self.rc = routing_of(gateway)
         self.settings = gateway.settings.router
+        background_health_of(gateway)  # when configured, probes feed this router's cooldowns (started once)
 
     async def __call__(self, call: Call, next: Next) -> Reply:
         rc: RoutingContext = call.routing or self.rc
