@@ -11,9 +11,9 @@ import orjson
 
 from dialects.anthropic_decode import bad, check_basics, to_canonical
 from dialects.anthropic_stream import STOP_REASON, anthropic_usage, encode_stream, error_payload, guard_native, message_id
-from kernel.bodies import parse_json_body
+from kernel.bodies import parse_json_body, refuse_form
 from kernel.call import Call, Reply
-from kernel.errors import ClientError, GatewayError
+from kernel.errors import GatewayError
 from kernel.guards.secrets import bytes_scrub
 from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS, option_problem
 from kernel.plugins import DialectBase
@@ -53,9 +53,7 @@ def _set_aside(call: Call, body: dict) -> dict:
 
 async def decode(call: Call) -> None:
     """Check and translate an Anthropic request; nothing reaches an upstream for a request that fails here."""
-    if call.form is not None:
-        raise ClientError(f"{call.path} takes a JSON body, not Content-Type {call.headers.get('content-type')!r}",
-                          param="content-type")
+    refuse_form(call)
     decode_json(call)
 
 

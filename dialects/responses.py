@@ -15,9 +15,8 @@ from dialects.openai import encode_error
 from dialects.responses_decode import bad, to_canonical
 from dialects.responses_encode import to_response
 from dialects.responses_stream import encode_stream, guard_native
-from kernel.bodies import parse_json_body
+from kernel.bodies import parse_json_body, refuse_form
 from kernel.call import Call, Reply
-from kernel.errors import ClientError
 from kernel.guards.secrets import bytes_scrub
 from kernel.params import CLIENT_CREDENTIAL_FIELDS, GATEWAY_FIELDS, option_problem
 from kernel.plugins import DialectBase
@@ -53,9 +52,7 @@ def _set_aside(call: Call, body: dict) -> dict:
 
 async def decode(call: Call) -> None:
     """Check and translate a Responses request; nothing reaches an upstream for a request that fails here."""
-    if call.form is not None:
-        raise ClientError(f"{call.path} takes a JSON body, not Content-Type {call.headers.get('content-type')!r}",
-                          param="content-type")
+    refuse_form(call)
     decode_json(call)
 
 

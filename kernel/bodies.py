@@ -51,3 +51,10 @@ def drop_paths(body: dict, paths) -> dict:
     for path in paths:
         body = drop_path(body, path)
     return body
+
+
+def refuse_form(call) -> None:
+    """A dialect that takes only JSON bodies: a multipart or form upload is a 400 naming its Content-Type."""
+    if call.form is not None:
+        raise ClientError(f"{call.path} takes a JSON body, not Content-Type {call.headers.get('content-type')!r}",
+                          param="content-type")
